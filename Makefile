@@ -1,0 +1,45 @@
+# The two commands: `make demo` and `make test`. Both create the virtual environment when it is missing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CUSTOMERS ?= 2000
+SEED ?= 42
+
+export HOURGLASS_HOME ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(HOURGLASS_HOME)/dagster
+
+.PHONY: demo test dev lint prepare bench clean
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+## demo: sample data -> nightly pipeline (headless) -> summary
+demo: $(BIN)/.installed
+	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
+
+## test: lint, then the whole test suite
+test: $(BIN)/.installed lint
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check hourglass tests bench
+	$(BIN)/ruff format --check hourglass tests bench
+
+prepare: $(BIN)/.installed
+	$(BIN)/hourglass prepare
+
+## dev: the Dagster UI on the same data, http://127.0.0.1:3000
+dev: prepare
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## bench: the benchmarks in bench/ (see docs/performance.md)
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.generator
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -1,0 +1,35 @@
+-- One row per CRM customer: the newest version, contact details normalised for matching and sending.
+with versions as (
+    select
+        *,
+        row_number() over (
+            partition by customer_id order by updated_at desc, load_date desc, _source_file desc
+        ) as version_rank
+    from {{ source('lake', 'crm_customers') }}
+)
+
+select
+    customer_id,
+    nullif(trim(first_name), '') as first_name,
+    nullif(trim(last_name), '') as last_name,
+    {{ normalise_email('email') }} as email,
+    {{ normalise_phone('phone') }} as phone,
+    birth_date,
+    upper(replace(postcode, ' ', '')) as postcode,
+    nullif(trim(city), '') as city,
+    upper(coalesce(nullif(trim(country), ''), 'NL')) as country,
+    household_partner,
+    household_children,
+    lower(coalesce(nullif(trim(language), ''), 'nl')) as language,
+    created_at,
+    updated_at,
+    coalesce(consent_email_marketing, false) as consent_email_marketing,
+    consent_email_marketing_at,
+    coalesce(consent_email_newsletter, false) as consent_email_newsletter,
+    consent_email_newsletter_at,
+    coalesce(consent_sms_marketing, false) as consent_sms_marketing,
+    consent_sms_marketing_at,
+    coalesce(consent_ads_personalisation, false) as consent_ads_personalisation,
+    consent_ads_personalisation_at
+from versions
+where version_rank = 1

@@ -1,0 +1,1 @@
+"""hourglass: a Dagster-orchestrated marketing data pipeline."""

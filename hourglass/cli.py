@@ -1,0 +1,97 @@
+"""`hourglass`: generate sample data, prepare dbt, run the nightly job, print what each layer holds."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from hourglass import settings
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from hourglass.generator import generate
+
+    out = Path(args.out) if args.out else settings.landing_dir()
+    as_of = date.fromisoformat(args.as_of) if args.as_of else settings.as_of_date()
+    started = time.perf_counter()
+    written = generate(out=out, customers=args.customers, seed=args.seed, as_of=as_of)
+    seconds = time.perf_counter() - started
+    print(f"generated {sum(written.values()):,} rows in {len(written)} files under {out} in {seconds:.1f}s")
+
+
+def _prepare(_: argparse.Namespace) -> None:
+    from hourglass.project import prepare
+
+    prepare()
+
+
+def run_job(job_name: str) -> bool:
+    """Run a job in this process against the persistent Dagster instance, so `make dev` shows the run."""
+    os.environ.setdefault("DAGSTER_HOME", str(settings.home() / "dagster"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    from dagster import DagsterInstance
+
+    from hourglass.definitions import defs
+
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
+    return result.success
+
+
+def _run(args: argparse.Namespace) -> None:
+    _prepare(args)
+    if not run_job(args.job):
+        sys.exit(f"job {args.job} failed: see the log above or the run in the Dagster UI (make dev)")
+
+
+def _summary(_: argparse.Namespace) -> None:
+    from hourglass import summary
+
+    print(summary.render(summary.collect()))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    args.out = None
+    if args.as_of:
+        os.environ["HOURGLASS_AS_OF_DATE"] = args.as_of
+    _generate(args)
+    _run(args)
+    _summary(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hourglass", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write sample landing files for every source")
+    gen.add_argument("--customers", type=int, default=2000)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--out", help="folder for the landing files (default HOURGLASS_HOME/landing)")
+    gen.add_argument("--as-of", help="the export day, YYYY-MM-DD (default HOURGLASS_AS_OF_DATE or today)")
+    gen.set_defaults(func=_generate)
+
+    sub.add_parser("prepare", help="parse the dbt project into target/manifest.json").set_defaults(func=_prepare)
+
+    run = sub.add_parser("run", help="run a job headless (default: the nightly hourglass)")
+    run.add_argument("--job", default="nightly")
+    run.set_defaults(func=_run)
+
+    sub.add_parser("summary", help="print rows per layer and messages per channel").set_defaults(func=_summary)
+
+    demo = sub.add_parser("demo", help="generate sample data, run the nightly job, print the summary")
+    demo.add_argument("--customers", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--as-of", help="YYYY-MM-DD (default today)")
+    demo.add_argument("--job", default="nightly")
+    demo.set_defaults(func=_demo)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

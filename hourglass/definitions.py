@@ -1,0 +1,35 @@
+"""Everything Dagster knows about hourglass, assembled in one place."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from hourglass import settings
+from hourglass.assets.activation import build_activation_assets
+from hourglass.assets.ingest import ingest_assets
+from hourglass.assets.models import dbt_models
+from hourglass.project import dbt_project
+from hourglass.resources.outbox import OutboxResource
+
+settings.home()  # export the absolute HOURGLASS_HOME before dbt or any asset reads it
+
+activation_assets = build_activation_assets()
+
+nightly_job = dg.define_asset_job(
+    "nightly",
+    selection=dg.AssetSelection.all(),
+    description="The whole hourglass: ingest every source, build the dbt middle, activate every campaign.",
+)
+
+defs = dg.Definitions(
+    assets=[*ingest_assets, dbt_models, *activation_assets],
+    jobs=[nightly_job],
+    schedules=[
+        dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone="Europe/Amsterdam"),
+    ],
+    resources={
+        "dbt": DbtCliResource(project_dir=dbt_project),
+        "outbox": OutboxResource(),
+    },
+)

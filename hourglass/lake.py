@@ -1,0 +1,77 @@
+"""The Parquet lake: one dataset per source, one folder per load date, replaced whole.
+
+A partition is written into a hidden staging folder and swapped in by rename, so readers (which glob
+`load_date=*`) see either the old partition or the new one, never half of one, and a killed load leaves
+the previous data in place.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from hourglass import settings
+
+
+def raw_dataset(source: str) -> Path:
+    return settings.lake_dir() / "raw" / source
+
+
+def quarantine_dataset(source: str) -> Path:
+    return settings.lake_dir() / "quarantine" / source
+
+
+def partition_dir(dataset: Path, load_date: date) -> Path:
+    return dataset / f"load_date={load_date.isoformat()}"
+
+
+def raw_glob(source: str) -> str:
+    return str(raw_dataset(source) / "load_date=*" / "*.parquet")
+
+
+def recover(dataset: Path) -> None:
+    """Undo what a killed swap left behind: restore a partition whose replacement never arrived."""
+    if not dataset.exists():
+        return
+    for leftover in dataset.glob(".old-*"):
+        final = dataset / leftover.name.split("-", 2)[2]
+        if final.exists():
+            shutil.rmtree(leftover)
+        else:
+            leftover.rename(final)
+    for staging in dataset.glob(".tmp-*"):
+        shutil.rmtree(staging)
+
+
+@contextmanager
+def replacing_partitions(datasets: list[Path], load_date: date) -> Iterator[list[Path]]:
+    """Yield empty staging folders, one per dataset; on success swap each in for its partition.
+
+    Several datasets (rows and their quarantine) are swapped together after all were written, so an error
+    while writing any of them changes none.
+    """
+    token = uuid.uuid4().hex[:8]
+    stagings = []
+    for dataset in datasets:
+        dataset.mkdir(parents=True, exist_ok=True)
+        recover(dataset)
+        staging = dataset / f".tmp-{token}"
+        staging.mkdir()
+        stagings.append(staging)
+    try:
+        yield stagings
+    except BaseException:
+        for staging in stagings:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for dataset, staging in zip(datasets, stagings, strict=False):
+        final = partition_dir(dataset, load_date)
+        old = dataset / f".old-{token}-{final.name}"
+        if final.exists():
+            final.rename(old)
+        staging.rename(final)
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,226 @@
+"""Landing files -> lake partitions, checked against the source's contract.
+
+Every file is read as text, then each row is checked column by column. A row that breaks a rule goes to
+the quarantine dataset with its reason and its raw fields; a line the CSV reader cannot split (wrong field
+count, broken quoting, bad encoding) goes there too. rows in = rows loaded + rows quarantined, always.
+A structural problem (a required column missing from the header) fails the whole load date and names the
+file and the column; the lake keeps what it had.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from hourglass import lake, settings
+from hourglass.sources import DATE_FORMATS, TIMESTAMP_FORMATS, Column, SourceContract
+
+_DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_TRUE = "('true', '1', 'yes', 'ja', 'j', 'y')"
+_FALSE = "('false', '0', 'no', 'nee', 'n')"
+
+
+class LandingError(ValueError):
+    """A landing file that cannot be loaded at all."""
+
+
+@dataclass
+class LoadResult:
+    source: str
+    load_date: date
+    files: list[str] = field(default_factory=list)
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+
+
+def landing_files(source: str) -> dict[date, list[Path]]:
+    """Landing files of a source grouped by load date: the date in the file name, else its modification day."""
+    folder = settings.landing_dir() / source
+    grouped: dict[date, list[Path]] = {}
+    if not folder.is_dir():
+        return grouped
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith((".", "_")) or not path.is_file():
+            continue
+        match = _DATE_IN_NAME.search(path.name)
+        day = date.fromisoformat(match.group(1)) if match else datetime.fromtimestamp(path.stat().st_mtime).date()
+        grouped.setdefault(day, []).append(path)
+    return grouped
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(_sql_str(v) for v in values) + "]"
+
+
+def _typed(col: Column, contract: SourceContract) -> str:
+    """SQL turning the text column into its logical type; NULL where the value does not parse."""
+    v = f"nullif(trim(\"{col.name}\"), '')"
+    if col.type == "integer":
+        return f"try_cast({v} as bigint)"
+    if col.type == "decimal":
+        if contract.decimal == ",":
+            v = f"replace(replace({v}, '.', ''), ',', '.')"
+        return f"try_cast({v} as decimal(18, 2))"
+    if col.type == "date":
+        return f"cast(try_strptime({v}, {_sql_list(DATE_FORMATS)}) as date)"
+    if col.type == "timestamp":
+        return f"try_strptime({v}, {_sql_list(TIMESTAMP_FORMATS)})"
+    if col.type == "boolean":
+        return f"case when lower({v}) in {_TRUE} then true when lower({v}) in {_FALSE} then false end"
+    return f'"{col.name}"'
+
+
+def _problem(col: Column, contract: SourceContract) -> str:
+    """SQL giving the reason a value is unacceptable, or NULL."""
+    raw = f"nullif(trim(\"{col.name}\"), '')"
+    checks = []
+    if col.required:
+        checks.append((f"{raw} is null", f"missing required value in {col.name}"))
+    if col.type in ("integer", "decimal", "date", "timestamp", "boolean"):
+        checks.append(
+            (f"{raw} is not null and ({_typed(col, contract)}) is null", f"not a valid {col.type} in {col.name}")
+        )
+    if col.type == "email":
+        checks.append((f"{raw} is not null and not regexp_matches({raw}, '{_EMAIL}')", f"invalid e-mail in {col.name}"))
+    if not checks:
+        return "null"
+    return "case " + " ".join(f"when {cond} then {_sql_str(reason)}" for cond, reason in checks) + " end"
+
+
+def _header(path: Path, contract: SourceContract) -> list[str]:
+    with path.open("r", encoding="utf-8-sig" if contract.encoding == "utf-8" else contract.encoding, newline="") as fh:
+        first = next(csv.reader(io.StringIO(fh.readline()), delimiter=contract.delimiter), [])
+    return [name.strip() for name in first]
+
+
+def _check_structure(path: Path, contract: SourceContract) -> list[str]:
+    header = _header(path, contract)
+    for name in contract.required:
+        if name not in header:
+            raise LandingError(f"{path}: required column '{name}' is missing (header has: {', '.join(header)})")
+    return header
+
+
+def _load_one(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: list[str],
+    contract: SourceContract,
+    rows_out: Path,
+    quarantine_out: Path,
+    result: LoadResult,
+) -> None:
+    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
+    con.execute(
+        f"""
+        create or replace temp table landed as
+        select * from read_csv({_sql_str(str(path))}, header = true, all_varchar = true,
+            delim = {_sql_str(contract.delimiter)}, quote = '"', escape = '"',
+            encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false,
+            store_rejects = true, auto_detect = false,
+            columns = {{{", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in header)}}})
+        """
+    )
+    known = {c.name: c for c in contract.columns}
+    present = [known[name] for name in header if name in known]
+    extra = [name for name in header if name not in known]
+    problems = ", ".join(_problem(c, contract) for c in present) or "null"
+    con.execute(
+        f"create or replace temp table checked as select *, coalesce({problems}) as _reason, "
+        "row_number() over () as _row from landed"
+    )
+
+    typed = [f'{_typed(c, contract)} as "{c.name}"' for c in present] + [f'"{name}"' for name in extra]
+    file_lit = _sql_str(path.name)
+    con.execute(
+        f"copy (select {', '.join(typed)}, {file_lit} as _source_file from checked where _reason is null) "
+        f"to {_sql_str(str(rows_out))} (format parquet)"
+    )
+    raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
+    con.execute(
+        f"""
+        copy (
+            select {file_lit} as source_file, _row as row_number, cast(null as bigint) as line,
+                   _reason as reason, {raw_line} as raw_line
+            from checked where _reason is not null
+            union all
+            select {file_lit}, null, line, 'unreadable line: ' || error_type || ' (' || error_message || ')',
+                   trim(csv_line, chr(13) || chr(10))
+            from reject_errors qualify row_number() over (partition by line order by byte_position) = 1
+        ) to {_sql_str(str(quarantine_out))} (format parquet)
+        """
+    )
+    loaded, quarantined_rows = con.execute(
+        "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) from checked"
+    ).fetchone()
+    unreadable = con.execute("select count(distinct line) from reject_errors").fetchone()[0]
+    for reason, n in con.execute(
+        "select _reason, count(*) from checked where _reason is not null group by 1 "
+        "union all select 'unreadable line: ' || error_type, count(distinct line) from reject_errors group by 1"
+    ).fetchall():
+        result.reasons[reason] = result.reasons.get(reason, 0) + n
+    result.rows_loaded += loaded
+    result.rows_quarantined += quarantined_rows + unreadable
+    result.rows_in += loaded + quarantined_rows + unreadable
+
+
+def _fingerprint(files: list[Path]) -> list[list]:
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+
+
+def load_date(contract: SourceContract, day: date, files: list[Path], force: bool = False) -> LoadResult:
+    """Load every landing file of one load date into the lake, replacing that partition."""
+    result = LoadResult(source=contract.name, load_date=day, files=[f.name for f in files])
+    marker = lake.partition_dir(lake.raw_dataset(contract.name), day) / "_files.json"
+    fingerprint = _fingerprint(files)
+    if not force and marker.exists():
+        stored = json.loads(marker.read_text())
+        if stored["files"] == fingerprint:
+            for key in ("rows_in", "rows_loaded", "rows_quarantined", "reasons"):
+                setattr(result, key, stored[key])
+            result.skipped = True
+            return result
+
+    headers = {f: _check_structure(f, contract) for f in files if f.stat().st_size > 0}
+    datasets = [lake.raw_dataset(contract.name), lake.quarantine_dataset(contract.name)]
+    with lake.replacing_partitions(datasets, day) as (rows_dir, quarantine_dir), duckdb.connect() as con:
+        for f, header in headers.items():
+            _load_one(
+                con, f, header, contract, rows_dir / f"{f.stem}.parquet", quarantine_dir / f"{f.stem}.parquet", result
+            )
+        (rows_dir / "_files.json").write_text(
+            json.dumps(
+                {
+                    "files": fingerprint,
+                    "rows_in": result.rows_in,
+                    "rows_loaded": result.rows_loaded,
+                    "rows_quarantined": result.rows_quarantined,
+                    "reasons": result.reasons,
+                }
+            )
+        )
+    return result
+
+
+def load_source(contract: SourceContract, force: bool = False) -> list[LoadResult]:
+    """Load every load date found in the source's landing folder; unchanged ones are skipped."""
+    return [load_date(contract, day, files, force) for day, files in sorted(landing_files(contract.name).items())]

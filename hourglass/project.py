@@ -1,0 +1,39 @@
+"""The dbt project as Dagster sees it. The manifest is read from target/, never parsed at import."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from hourglass import settings
+
+# dbt is installed beside this interpreter; find it there even when the virtualenv is not activated.
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+
+
+def prepare() -> None:
+    """Write target/manifest.json (`dbt parse`); called by the CLI, the test fixtures and `dagster dev`."""
+    settings.home()
+    dbt_project.preparer.prepare(dbt_project)
+
+
+@lru_cache(maxsize=1)
+def manifest() -> dict:
+    """The parsed manifest, read once per process; a clear error if nobody prepared it."""
+    dbt_project.prepare_if_dev()  # only under `dagster dev`
+    path = dbt_project.manifest_path
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run `hourglass prepare` (dbt parse) first; `make demo`, `make dev` and "
+            "`make test` do this for you"
+        )
+    return json.loads(path.read_text())

@@ -1,0 +1,60 @@
+"""Where hourglass keeps its files. Everything it writes lives under HOURGLASS_HOME."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+def home() -> Path:
+    """HOURGLASS_HOME as an absolute path (default ./data), exported so dbt resolves the same folder."""
+    path = Path(os.environ.get("HOURGLASS_HOME") or PROJECT_ROOT / "data").expanduser().resolve()
+    os.environ["HOURGLASS_HOME"] = str(path)
+    return path
+
+
+def landing_dir() -> Path:
+    return home() / "landing"
+
+
+def lake_dir() -> Path:
+    return home() / "lake"
+
+
+def outbox_dir() -> Path:
+    return home() / "outbox"
+
+
+def warehouse_path() -> Path:
+    return home() / "warehouse.duckdb"
+
+
+def audience_export(model_name: str) -> Path:
+    """Where dbt-duckdb's external materialisation writes an audience (profiles.yml: external_root)."""
+    return lake_dir() / "audiences" / f"{model_name}.parquet"
+
+
+def float_setting(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def as_of_date() -> date:
+    """The day a run acts for (HOURGLASS_AS_OF_DATE, default today): dbt and activation use the same one."""
+    raw = os.environ.get("HOURGLASS_AS_OF_DATE")
+    if not raw:
+        return date.today()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError(f"HOURGLASS_AS_OF_DATE must be a date like 2026-11-22, got {raw!r}") from exc
