@@ -26,3 +26,12 @@ def write_landing(home: Path, source: str, name: str, rows: list[dict], *, colum
         writer.writerows(rows)
         fh.write(tail)
     return path
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest():
+    """`dbt parse` once per session, before anything imports the Dagster definitions."""
+    from hourglass.project import dbt_project, prepare
+
+    prepare()
+    return dbt_project.manifest_path

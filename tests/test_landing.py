@@ -12,7 +12,11 @@ ERP = CONTRACTS["erp_orders"]
 
 
 def crm_row(customer_id: str, **values) -> dict:
-    return {"customer_id": customer_id, "created_at": "2026-01-05T10:00:00", "updated_at": "2026-01-05T10:00:00"} | values
+    return {
+        "customer_id": customer_id,
+        "created_at": "2026-01-05T10:00:00",
+        "updated_at": "2026-01-05T10:00:00",
+    } | values
 
 
 def lake_rows(source: str) -> list[tuple]:

@@ -1,0 +1,229 @@
+"""The thin slice end to end: landing -> lake -> dbt staging -> audience -> outbox, run by Dagster."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from conftest import write_landing
+
+from hourglass import lake, settings
+
+AS_OF = date(2026, 11, 20)
+WINDOW_DAYS = 30  # dbt_project.yml var welcome_window_days
+
+
+def _ts(days_before: int) -> str:
+    return f"{AS_OF - timedelta(days=days_before)}T09:30:00"
+
+
+# Hand-made customers next to the generated ones, each pinning one rule of the welcome campaign.
+EDGE_CASES = [
+    {
+        "customer_id": "T1",
+        "first_name": "Anouk",
+        "email": "  Anouk.Visser@Example.NL ",
+        "language": "nl",
+        "created_at": _ts(3),
+        "updated_at": _ts(3),
+        "consent_email_marketing": "true",
+    },
+    # consent withdrawn in a newer version of the record: the newest version wins
+    {
+        "customer_id": "T2",
+        "first_name": "Bram",
+        "email": "bram@example.nl",
+        "language": "nl",
+        "created_at": _ts(5),
+        "updated_at": _ts(5),
+        "consent_email_marketing": "true",
+    },
+    {
+        "customer_id": "T2",
+        "first_name": "Bram",
+        "email": "bram@example.nl",
+        "language": "nl",
+        "created_at": _ts(5),
+        "updated_at": _ts(1),
+        "consent_email_marketing": "false",
+    },
+    {
+        "customer_id": "T3",
+        "first_name": "Jürgen",
+        "email": "juergen@example.de",
+        "language": "de",
+        "created_at": _ts(10),
+        "updated_at": _ts(10),
+        "consent_email_marketing": "ja",
+    },
+    {
+        "customer_id": "T4",
+        "first_name": "Cor",
+        "email": "cor@example.nl",
+        "language": "nl",
+        "created_at": _ts(WINDOW_DAYS + 10),
+        "updated_at": _ts(2),
+        "consent_email_marketing": "true",
+    },
+    {
+        "customer_id": "T5",
+        "first_name": "Dewi",
+        "email": "dewi@example.nl",
+        "language": "en",
+        "created_at": _ts(4),
+        "updated_at": _ts(4),
+        "consent_email_marketing": "",
+    },
+    {
+        "customer_id": "T6",
+        "first_name": "Emma",
+        "email": "",
+        "language": "en",
+        "created_at": _ts(4),
+        "updated_at": _ts(4),
+        "consent_email_marketing": "true",
+    },
+]
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory, dbt_manifest):
+    """Generated sample data plus the edge cases, run once through the nightly job."""
+    home = tmp_path_factory.mktemp("pipeline")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+        from hourglass.generator import generate
+
+        generate(out=home / "landing", customers=300, seed=11, as_of=AS_OF)
+        write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_edge.csv", EDGE_CASES)
+
+        from hourglass.definitions import defs
+
+        result = defs.resolve_job_def("nightly").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        yield home, result
+
+
+def _expected_welcome() -> pd.DataFrame:
+    """The campaign rule, recomputed in pandas from the lake rather than taken from dbt."""
+    crm = duckdb.sql(f"select * from read_parquet('{lake.raw_glob('crm_customers')}', union_by_name = true)").df()
+    latest = crm.sort_values(["updated_at", "load_date"]).groupby("customer_id").tail(1)
+    created = pd.to_datetime(latest["created_at"]).dt.date
+    email = latest["email"].str.strip().str.lower().replace("", None)
+    keep = (
+        latest["consent_email_marketing"].fillna(False).astype(bool)
+        & email.notna()
+        & (created > AS_OF - timedelta(days=WINDOW_DAYS))
+        & (created <= AS_OF)
+    )
+    out = latest[keep].assign(email=email[keep])
+    return out.set_index("customer_id")
+
+
+def test_outbox_holds_one_message_per_eligible_customer(pipeline):
+    home, _ = pipeline
+    outbox = home / "outbox" / "email" / "welcome_new_members" / f"{AS_OF}.jsonl"
+    messages = {m["customer_id"]: m for m in map(json.loads, outbox.read_text().splitlines())}
+    expected = _expected_welcome()
+
+    assert set(messages) == set(expected.index)
+    assert {"T1", "T3"} <= set(messages) and not {"T2", "T4", "T5", "T6"} & set(messages)
+    assert len(messages) > 2, "the generated data should bring its own new members"
+    for customer_id, row in expected.iterrows():
+        message = messages[customer_id]
+        key = hashlib.sha256(f"welcome_new_members|{customer_id}|email|{AS_OF}".encode()).hexdigest()[:32]
+        assert message["key"] == key
+        assert message["to"] == row["email"]
+        assert message["send_window"] == AS_OF.isoformat()
+        if row["first_name"]:
+            assert row["first_name"].strip() in message["subject"]
+        if row["language"] == "nl":
+            assert message["subject"].startswith("Welkom")
+        else:  # en, and the fallback for languages without a template
+            assert message["subject"].startswith("Welcome")
+        assert "utm_campaign=welcome_new_members" in message["body"]
+
+    assert messages["T1"]["to"] == "anouk.visser@example.nl"
+    assert messages["T1"]["subject"] == "Welkom bij het Huis, Anouk!"
+    assert "3 dagen" in messages["T1"]["body"]
+    assert messages["T3"]["subject"] == "Welcome to the House, Jürgen!"
+
+
+def test_rerunning_the_send_window_rewrites_instead_of_appending(pipeline):
+    home, _ = pipeline
+    outbox = home / "outbox" / "email" / "welcome_new_members" / f"{AS_OF}.jsonl"
+    before = outbox.read_text()
+    from hourglass.definitions import defs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+        job = defs.resolve_job_def("nightly")
+        again = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            asset_selection=[dg.AssetKey(["activation", "welcome_new_members"])],
+        )
+    assert again.success
+    assert outbox.read_text() == before
+
+
+def test_every_layer_reported_its_counts(pipeline):
+    _, result = pipeline
+    materialized = {
+        event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+    crm = materialized["crm_customers"]
+    assert crm["rows_in"].value == crm["rows_loaded"].value + crm["rows_quarantined"].value
+    assert crm["rows_quarantined"].value > 0  # the generator plants bad rows
+    activation = materialized["activation/welcome_new_members"]
+    assert activation["messages_email"].value == activation["audience_size"].value == len(_expected_welcome())
+    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks.get("not_null_stg_crm_customers_customer_id") is True
+
+
+def test_lineage_runs_source_to_staging_to_audience_to_activation(dbt_manifest):
+    from hourglass.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetKey
+
+    def parents(k):
+        return set(graph.get(k).parent_keys)
+
+    assert key("crm_customers") in parents(key("stg_crm_customers"))
+    assert key("stg_crm_customers") in parents(key("welcome_new_members"))
+    assert parents(key(["activation", "welcome_new_members"])) == {key("welcome_new_members")}
+    groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert groups["crm_customers"] == "ingest"
+    assert groups["stg_crm_customers"] == groups["welcome_new_members"] == "model"
+    assert groups["activation/welcome_new_members"] == "activate"
+
+
+def test_definitions_validate_with_the_dagster_cli(dbt_manifest, tmp_path):
+    env = {"HOURGLASS_HOME": str(tmp_path), "PATH": f"{settings.PROJECT_ROOT / '.venv' / 'bin'}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "hourglass.definitions"],
+        cwd=settings.PROJECT_ROOT,
+        env=env | {"HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_nightly_schedule_runs_the_whole_hourglass_at_two_in_amsterdam(dbt_manifest):
+    from hourglass.definitions import defs
+
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "Europe/Amsterdam"
+    assert schedule.job_name == "nightly"
