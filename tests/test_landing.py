@@ -110,10 +110,9 @@ def test_new_column_flows_into_the_lake(home):
         home, "crm_customers", "crm_customers_2026-11-20.csv", [crm_row("C2", loyalty_tier="goud")], columns=columns
     )
     landing.load_source(CRM)
+    glob = lake.raw_glob("crm_customers")
     tiers = dict(
-        duckdb.sql(
-            f"select customer_id, loyalty_tier from read_parquet('{lake.raw_glob('crm_customers')}', union_by_name=true)"
-        ).fetchall()
+        duckdb.sql(f"select customer_id, loyalty_tier from read_parquet('{glob}', union_by_name=true)").fetchall()
     )
     assert tiers == {"C1": None, "C2": "goud"}
 
