@@ -28,6 +28,7 @@ test: $(BIN)/.installed lint
 lint: $(BIN)/.installed
 	$(BIN)/ruff check hourglass tests bench
 	$(BIN)/ruff format --check hourglass tests bench
+	$(BIN)/sqlfluff lint --disable-progress-bar dbt_project/models
 
 prepare: $(BIN)/.installed
 	$(BIN)/hourglass prepare

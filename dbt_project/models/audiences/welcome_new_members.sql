@@ -9,7 +9,8 @@ select
     created_at,
     date_diff('day', cast(created_at as date), {{ as_of_date() }}) as days_since_joining
 from {{ ref('stg_crm_customers') }}
-where consent_email_marketing
-  and email is not null
-  and cast(created_at as date) > {{ as_of_date() }} - interval {{ var('welcome_window_days') }} day
-  and cast(created_at as date) <= {{ as_of_date() }}
+where
+    consent_email_marketing
+    and email is not null
+    and cast(created_at as date) > {{ as_of_date() }} - interval {{ var('welcome_window_days') }} day
+    and cast(created_at as date) <= {{ as_of_date() }}
