@@ -54,6 +54,12 @@ def _summary(_: argparse.Namespace) -> None:
     print(summary.render(summary.collect()))
 
 
+def _docs(_: argparse.Namespace) -> None:
+    from hourglass import sourcedocs
+
+    print(f"wrote {sourcedocs.write()}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     args.out = None
     if args.as_of:
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     run.set_defaults(func=_run)
 
     sub.add_parser("summary", help="print rows per layer and messages per channel").set_defaults(func=_summary)
+
+    sub.add_parser("docs", help="rewrite docs/sources.md from the landing contracts").set_defaults(func=_docs)
 
     demo = sub.add_parser("demo", help="generate sample data, run the nightly job, print the summary")
     demo.add_argument("--customers", type=int, default=2000)

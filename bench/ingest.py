@@ -1,0 +1,44 @@
+"""CSV -> lake: rows/s per source through the contract-checked loader (the ingest assets' code path).
+
+    python -m bench.ingest --customers 100000 --repeats 3
+
+The data set is generated once per scale under --root and reused; each source is loaded --repeats times
+(force=True, so every run re-reads and re-writes) and the median is reported.
+"""
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from bench.common import dataset, median_seconds, table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "hourglass-bench")
+    args = parser.parse_args()
+
+    landing = dataset(args.root, args.customers, args.seed)
+    os.environ["HOURGLASS_HOME"] = str(landing.parent)
+    from hourglass import landing as loader
+    from hourglass.sources import CONTRACTS
+
+    rows = []
+    for name, contract in CONTRACTS.items():
+        seconds, results = median_seconds(lambda c=contract: loader.load_source(c, force=True), args.repeats)
+        rows_in = sum(r.rows_in for r in results)
+        mib = sum((landing / name / f).stat().st_size for r in results for f in r.files) / 2**20
+        rows.append([name, rows_in, f"{mib:,.1f}", f"{seconds:.2f}", rows_in / seconds if seconds else 0.0])
+    total_rows = sum(r[1] for r in rows)
+    total_seconds = sum(float(r[3]) for r in rows)
+    rows.append(["all sources", total_rows, "", f"{total_seconds:.2f}", total_rows / total_seconds])
+    print(f"CSV -> lake at {args.customers:,} customers, median of {args.repeats} run(s), {os.cpu_count()} cores")
+    print(table(["source", "rows in", "CSV MiB", "seconds", "rows/s"], rows))
+
+
+if __name__ == "__main__":
+    main()

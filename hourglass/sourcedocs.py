@@ -1,0 +1,99 @@
+"""docs/sources.md, written from the contracts so the page and the loader cannot disagree.
+
+Regenerate with `hourglass docs`; a test fails when the committed page is out of date.
+"""
+
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from hourglass import settings
+from hourglass.sources import CONTRACTS, DATE_FORMATS, TIMESTAMP_FORMATS, SourceContract
+
+DOC_PATH = settings.PROJECT_ROOT / "docs" / "sources.md"
+EXAMPLE_AS_OF = date(2026, 11, 20)
+
+INTRO = f"""# Landing contracts
+
+Every source delivers CSV files into `HOURGLASS_HOME/landing/<source>/`, named `<source>_YYYY-MM-DD.csv` (more
+files for the same day may add a suffix: `<source>_YYYY-MM-DD_<anything>.csv`). The date in the name is the
+**load date**: the lake keeps one partition per source and load date, `lake/raw/<source>/load_date=YYYY-MM-DD/`,
+and loading a date again replaces that partition. A file without a date in its name takes the day it was last
+modified. Files starting with `.` or `_` are ignored.
+
+How a file is read:
+- The first line is the header; columns are matched by name, in any order.
+- **Required columns** must be in the header; a file without one fails the load of that day with an error
+  naming the file and the column, and the lake keeps the data it had.
+- **Required values** must be non-empty; a row without one is quarantined.
+- **Types** are checked per value: `integer`, `decimal` (the source's decimal mark; Dutch exports may write
+  `1.234,50`), `date` ({", ".join(f"`{f}`" for f in DATE_FORMATS)}), `timestamp`
+  ({", ".join(f"`{f}`" for f in TIMESTAMP_FORMATS)}), `boolean` (`true/false`, `1/0`, `yes/no`, `ja/nee`),
+  `email` (something@domain.tld, surrounding spaces allowed). An empty value is missing, never invalid.
+- A row that breaks a rule, and a line the CSV reader cannot split (wrong number of fields, broken quotes,
+  a truncated last line), goes to `lake/quarantine/<source>/load_date=.../` with the reason and the raw fields.
+  rows in = rows loaded + rows quarantined, shown on the asset in Dagster; the check `quarantined_share`
+  warns above `HOURGLASS_QUARANTINE_WARN_SHARE` (default 0.02).
+- **Other columns** are kept as text: a source that gains a column can be selected downstream at once.
+- Fields may be quoted with `"` (a quote inside is doubled); quoted fields may contain line breaks and the
+  delimiter. UTF-8 files may start with a byte-order mark. An empty file is a load of zero rows.
+- Several versions of the same key may arrive (an updated customer): the lake keeps them all, and staging
+  keeps the newest by the version column.
+"""
+
+
+def _section(contract: SourceContract, example: list[str]) -> str:
+    fmt = [
+        f"- encoding: {contract.encoding}, delimiter: `{contract.delimiter}`, decimal mark: `{contract.decimal}`",
+        f"- key: {', '.join(f'`{k}`' for k in contract.key)}"
+        + (f"; newest version by `{contract.version_column}`" if contract.version_column else ""),
+        *(f"- {note}" for note in contract.notes),
+    ]
+    rows = "\n".join(
+        f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {c.description} |" for c in contract.columns
+    )
+    parts = [
+        f"## `{contract.name}`",
+        "",
+        contract.description,
+        "",
+        *fmt,
+        "",
+        "| column | type | required | meaning |",
+        "|---|---|---|---|",
+        rows,
+    ]
+    if example:
+        parts += ["", "Example (from `hourglass generate`):", "", "```csv", *example, "```"]
+    return "\n".join(parts)
+
+
+def _examples() -> dict[str, list[str]]:
+    from hourglass.generator import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        generate(out=out, customers=40, seed=1, as_of=EXAMPLE_AS_OF)
+        examples = {}
+        for name, contract in CONTRACTS.items():
+            path = out / name / f"{name}_{EXAMPLE_AS_OF}.csv"
+            encoding = "utf-8-sig" if contract.encoding == "utf-8" else contract.encoding
+            lines = path.read_text(encoding=encoding).splitlines()
+            examples[name] = lines[:3]
+        return examples
+
+
+def render() -> str:
+    examples = _examples()
+    reference = (
+        "## Reference data\n\n`dbt_project/seeds/ref_postcode_regions.csv` (a dbt seed): Dutch 4-digit postcode "
+        "area -> city, province, region, urbanity (CBS scale, 1 = very strongly urban ... 5 = not urban) and "
+        "income band."
+    )
+    sections = [_section(c, examples.get(c.name, [])) for c in CONTRACTS.values()]
+    return "\n\n".join([INTRO.rstrip(), *sections, reference]) + "\n"
+
+
+def write() -> Path:
+    DOC_PATH.write_text(render(), encoding="utf-8")
+    return DOC_PATH
