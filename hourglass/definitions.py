@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -9,7 +11,9 @@ from hourglass import settings
 from hourglass.assets.activation import build_activation_assets
 from hourglass.assets.ingest import ingest_assets
 from hourglass.assets.models import dbt_models
+from hourglass.assets.web import ga4_web
 from hourglass.project import dbt_project
+from hourglass.resources.ga4 import Ga4Resource
 from hourglass.resources.outbox import OutboxResource
 
 settings.home()  # export the absolute HOURGLASS_HOME before dbt or any asset reads it
@@ -23,7 +27,7 @@ nightly_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, dbt_models, *activation_assets],
+    assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets],
     jobs=[nightly_job],
     schedules=[
         dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone="Europe/Amsterdam"),
@@ -31,5 +35,12 @@ defs = dg.Definitions(
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "outbox": OutboxResource(),
+        "ga4": Ga4Resource(
+            property_id=os.environ.get("HOURGLASS_GA4_PROPERTY_ID", ""),
+            endpoint=os.environ.get("HOURGLASS_GA4_ENDPOINT", ""),
+            credentials_file=(
+                dg.EnvVar("GOOGLE_APPLICATION_CREDENTIALS") if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") else ""
+            ),
+        ),
     },
 )

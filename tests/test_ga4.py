@@ -1,0 +1,150 @@
+"""GA4 through the official client (gRPC) against the emulator on loopback, with injected faults."""
+
+import csv
+import json
+import random
+from datetime import date, timedelta
+
+import duckdb
+import grpc
+import pytest
+
+from hourglass import lake
+from hourglass.ga4 import report
+from hourglass.ga4.emulator import Fault, Ga4Emulator
+
+START, END = date(2026, 11, 1), date(2026, 11, 10)
+FAST_RETRY = report.retry_policy(initial=0.01, maximum=0.05, deadline=5)
+
+
+@pytest.fixture
+def web_csv(tmp_path):
+    rnd = random.Random(3)
+    path = tmp_path / "ga4_web_2026-11-10.csv"
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow([c.name for c in report_contract_columns()])
+        for _ in range(400):
+            day = START + timedelta(days=rnd.randrange(10))
+            out.writerow([day, f"v{rnd.randrange(30)}", rnd.choice(["google / organic", "newsletter / email"]),
+                          f"/workshops/w{rnd.randrange(4)}", rnd.choice(["page_view", "workshop_signup_start"]),
+                          rnd.randrange(1, 4), 1, rnd.randrange(0, 90)])  # fmt: skip
+    return path
+
+
+def report_contract_columns():
+    from hourglass.sources import CONTRACTS
+
+    return CONTRACTS["ga4_web"].columns
+
+
+@pytest.fixture
+def emulator(web_csv):
+    with Ga4Emulator(web_csv, property_id="properties/42") as emu:
+        yield emu
+
+
+def expected_rows(web_csv) -> list[tuple]:
+    """The report recomputed straight from the CSV: the emulator's grouping is not trusted."""
+    return duckdb.sql(
+        f"""select cast(date as date), visitor_id, session_source_medium, page_path, event_name,
+                   sum(cast(event_count as bigint)), sum(cast(sessions as bigint)), sum(cast(engagement_seconds as double))
+            from read_csv('{web_csv}', all_varchar = true) group by all order by all"""
+    ).fetchall()
+
+
+def lake_rows() -> list[tuple]:
+    return duckdb.sql(
+        f"select * exclude (load_date) from read_parquet('{lake.raw_glob('ga4_web')}', hive_partitioning = true) "
+        "order by all"
+    ).fetchall()
+
+
+def partitions() -> list[str]:
+    return sorted(p.name for p in lake.raw_dataset("ga4_web").glob("load_date=*"))
+
+
+def all_days() -> list[str]:
+    return [f"load_date={START + timedelta(days=i)}" for i in range((END - START).days + 1)]
+
+
+def load(emulator, **kw):
+    client = report.make_client(emulator.address)
+    return report.load(client, emulator.property_id, START, END, policy=kw.pop("policy", FAST_RETRY), **kw)
+
+
+def test_report_lands_one_partition_per_day_with_every_row(home, emulator, web_csv):
+    result = load(emulator, page_size=37)
+    assert result.rows == len(expected_rows(web_csv))
+    assert result.requests > 10  # paged: 37 rows a page
+    assert lake_rows() == expected_rows(web_csv)
+    assert partitions() == all_days()
+    marker = json.loads((lake.raw_dataset("ga4_web") / f"load_date={END}" / "_report.json").read_text())
+    assert marker["time_zone"] == "Europe/Amsterdam" and marker["tokens_per_day_remaining"] > 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=grpc.StatusCode.RESOURCE_EXHAUSTED),  # 429
+        Fault(status=grpc.StatusCode.INTERNAL),  # 500
+        Fault(status=grpc.StatusCode.UNAVAILABLE),  # 503
+        Fault(truncate=True),
+        Fault(garbage=True),
+        Fault(delay=1.5),  # slower than the call timeout below
+    ],
+    ids=["429", "500", "503", "truncated", "malformed", "hang"],
+)
+def test_transient_faults_are_retried_to_a_complete_load(home, emulator, web_csv, fault):
+    emulator.inject(fault, fault)
+    result = load(emulator, page_size=100, timeout=0.5)
+    assert emulator.calls >= result.requests + 2  # both faults were met and retried
+    assert lake_rows() == expected_rows(web_csv)
+    assert partitions() == all_days()
+
+
+def test_a_failed_run_is_resumed_without_duplicates_or_gaps(home, emulator, web_csv):
+    client = report.make_client(emulator.address)
+    # First run: the first range loads, then the service keeps failing past the retry deadline.
+    first = report.load(client, emulator.property_id, START, START + timedelta(days=3), policy=FAST_RETRY)
+    emulator.inject(*[Fault(status=grpc.StatusCode.UNAVAILABLE)] * 500)
+    with pytest.raises(report.Ga4Error, match="kept failing"):
+        report.load(client, emulator.property_id, START, END, policy=report.retry_policy(0.01, 0.02, deadline=0.3))
+    assert partitions() == all_days()[:4] and first.rows > 0
+    emulator.clear_faults()  # the outage is over
+    report.load(client, emulator.property_id, START, END, policy=FAST_RETRY)
+    assert lake_rows() == expected_rows(web_csv)
+    assert partitions() == all_days()
+
+
+def test_later_runs_fetch_only_missing_days_and_the_last_three_again(home, emulator):
+    load(emulator)
+    again = load(emulator)
+    assert [d.day for d in again.days] == [END - timedelta(days=2), END - timedelta(days=1), END]
+    assert again.requests == 1
+
+
+def test_no_access_fails_at_once_with_a_clear_message(home, emulator):
+    client = report.make_client(emulator.address)
+    with pytest.raises(report.Ga4Error, match="refused the report for properties/7"):
+        report.load(client, "properties/7", START, END, policy=FAST_RETRY)
+    assert emulator.calls == 1 and partitions() == []
+
+
+def test_bad_request_is_not_retried(home, emulator):
+    emulator.inject(Fault(status=grpc.StatusCode.INVALID_ARGUMENT, message="Field foo is not a valid dimension"))
+    with pytest.raises(report.Ga4Error, match="not a valid dimension"):
+        load(emulator)
+    assert emulator.calls == 1
+
+
+def test_days_to_fetch_and_ranges():
+    loaded = {START + timedelta(days=i) for i in (0, 1, 2, 5, 6, 7, 8, 9)}
+    days = report.days_to_fetch(loaded, START, END)
+    assert days == [START + timedelta(days=i) for i in (3, 4, 7, 8, 9)]
+    assert list(report.ranges(days)) == [(START + timedelta(days=3), START + timedelta(days=4)),
+                                         (START + timedelta(days=7), END)]  # fmt: skip
+    assert list(report.ranges([START + timedelta(days=i) for i in range(70)], max_days=31))[-1] == (
+        START + timedelta(days=62),
+        START + timedelta(days=69),
+    )
