@@ -40,7 +40,8 @@ dev: prepare
 
 ## bench: the benchmarks in bench/ (see docs/performance.md)
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench.generator
+	$(BIN)/python -m bench.generator --customers 100000 1000000
+	$(BIN)/python -m bench.ingest --customers 1000000 --repeats 3
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -48,7 +48,8 @@ def expected_rows(web_csv) -> list[tuple]:
     """The report recomputed straight from the CSV: the emulator's grouping is not trusted."""
     return duckdb.sql(
         f"""select cast(date as date), visitor_id, session_source_medium, page_path, event_name,
-                   sum(cast(event_count as bigint)), sum(cast(sessions as bigint)), sum(cast(engagement_seconds as double))
+                   sum(cast(event_count as bigint)), sum(cast(sessions as bigint)),
+                   sum(cast(engagement_seconds as double))
             from read_csv('{web_csv}', all_varchar = true) group by all order by all"""
     ).fetchall()
 
