@@ -15,6 +15,7 @@ from hourglass.assets.web import ga4_web
 from hourglass.project import dbt_project
 from hourglass.resources.ga4 import Ga4Resource
 from hourglass.resources.outbox import OutboxResource
+from hourglass.sensors import landing_files_sensor
 
 settings.home()  # export the absolute HOURGLASS_HOME before dbt or any asset reads it
 
@@ -32,6 +33,7 @@ defs = dg.Definitions(
     schedules=[
         dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone="Europe/Amsterdam"),
     ],
+    sensors=[landing_files_sensor],
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         "outbox": OutboxResource(),

@@ -1,0 +1,42 @@
+"""Start the matching ingestion when a landing file arrives or changes."""
+
+import hashlib
+import json
+
+import dagster as dg
+
+from hourglass import landing
+from hourglass.assets.ingest import API_SOURCES
+from hourglass.sources import CONTRACTS
+
+FILE_SOURCES = [name for name in CONTRACTS if name not in API_SOURCES]
+
+
+def landing_fingerprints() -> dict[str, str]:
+    """A short hash per source over its landing files' names, sizes and modification times."""
+    prints = {}
+    for source in FILE_SOURCES:
+        files = [f for day_files in landing.landing_files(source).values() for f in day_files]
+        if files:
+            stats = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+            prints[source] = hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+    return prints
+
+
+@dg.sensor(
+    target=dg.AssetSelection.assets(*FILE_SOURCES),
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Materialises a source's ingest asset when files in HOURGLASS_HOME/landing/<source>/ change.",
+)
+def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    seen = json.loads(context.cursor) if context.cursor else {}
+    now = landing_fingerprints()
+    changed = sorted(source for source, print_ in now.items() if seen.get(source) != print_)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=f"{source}:{now[source]}", asset_selection=[dg.AssetKey(source)])
+            for source in changed
+        ],
+        cursor=json.dumps(now),
+    )
