@@ -155,7 +155,7 @@ class Ga4Emulator:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"limit must be at most {MAX_LIMIT}")
         date_range = request.date_ranges[0]
         group = ", ".join(DIMENSIONS[d] for d in dims)
-        sums = ", ".join(f"cast(sum({METRICS[m]}) as varchar)" for m in mets)
+        sums = ", ".join(f"cast(coalesce(sum({METRICS[m]}), 0) as varchar)" for m in mets)
         where = "date between try_cast($start as date) and try_cast($end as date)"
         span = {"start": date_range.start_date, "end": date_range.end_date}
         with self._lock:  # one DuckDB connection: queries take turns
