@@ -35,7 +35,6 @@ prepare: $(BIN)/.installed
 
 ## dev: the Dagster UI on the same data, http://127.0.0.1:3000
 dev: prepare
-	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## bench: the benchmarks in bench/ (see docs/performance.md)

@@ -26,25 +26,29 @@ def _generate(args: argparse.Namespace) -> None:
 def _prepare(_: argparse.Namespace) -> None:
     from hourglass.project import prepare
 
+    settings.dagster_home()
     prepare()
 
 
-def run_job(job_name: str) -> bool:
+def run_job(job_name: str, log_level: str = "INFO") -> bool:
     """Run a job in this process against the persistent Dagster instance, so `make dev` shows the run."""
-    os.environ.setdefault("DAGSTER_HOME", str(settings.home() / "dagster"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    settings.dagster_home()
     from dagster import DagsterInstance
 
     from hourglass.definitions import defs
 
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     return result.success
 
 
 def _run(args: argparse.Namespace) -> None:
     _prepare(args)
-    if not run_job(args.job):
+    if not run_job(args.job, args.log_level):
         sys.exit(f"job {args.job} failed: see the log above or the run in the Dagster UI (make dev)")
 
 
@@ -84,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
 
     run = sub.add_parser("run", help="run a job headless (default: the nightly hourglass)")
     run.add_argument("--job", default="nightly")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(func=_run)
 
     sub.add_parser("summary", help="print rows per layer and messages per channel").set_defaults(func=_summary)
@@ -95,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--as-of", help="YYYY-MM-DD (default today)")
     demo.add_argument("--job", default="nightly")
+    demo.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     demo.set_defaults(func=_demo)
 
     args = parser.parse_args(argv)

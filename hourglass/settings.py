@@ -58,3 +58,14 @@ def as_of_date() -> date:
         return date.fromisoformat(raw)
     except ValueError as exc:
         raise ValueError(f"HOURGLASS_AS_OF_DATE must be a date like 2026-11-22, got {raw!r}") from exc
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME (default HOURGLASS_HOME/dagster), created with telemetry off: this pipeline phones nobody."""
+    path = Path(os.environ.get("DAGSTER_HOME") or home() / "dagster").resolve()
+    os.environ["DAGSTER_HOME"] = str(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return path
