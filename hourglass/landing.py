@@ -20,10 +20,11 @@ from pathlib import Path
 import duckdb
 
 from hourglass import lake, settings
-from hourglass.sources import DATE_FORMATS, TIMESTAMP_FORMATS, Column, SourceContract
+from hourglass.sources import Column, SourceContract
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+TYPED = ("integer", "decimal", "date", "timestamp", "boolean")
 _TRUE = "('true', '1', 'yes', 'ja', 'j', 'y')"
 _FALSE = "('false', '0', 'no', 'nee', 'n')"
 
@@ -67,12 +68,11 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _sql_list(values: tuple[str, ...]) -> str:
-    return "[" + ", ".join(_sql_str(v) for v in values) + "]"
-
-
 def _typed(col: Column, contract: SourceContract) -> str:
-    """SQL turning the text column into its logical type; NULL where the value does not parse."""
+    """SQL turning the text column into its logical type; NULL where the value does not parse.
+
+    ISO dates and timestamps take DuckDB's cast, Dutch ones strptime with their one matching format.
+    """
     v = f"nullif(trim(\"{col.name}\"), '')"
     if col.type == "integer":
         return f"try_cast({v} as bigint)"
@@ -80,25 +80,32 @@ def _typed(col: Column, contract: SourceContract) -> str:
         if contract.decimal == ",":
             v = f"replace(replace({v}, '.', ''), ',', '.')"
         return f"try_cast({v} as decimal(18, 2))"
+    # Dutch day-month-year has its first dash at position 3, ISO at 5: each value is parsed by one route.
+    dutch = f"substr({v}, 3, 1) = '-'"
     if col.type == "date":
-        return f"cast(try_strptime({v}, {_sql_list(DATE_FORMATS)}) as date)"
+        return f"case when {dutch} then cast(try_strptime({v}, '%d-%m-%Y') as date) else try_cast({v} as date) end"
     if col.type == "timestamp":
-        return f"try_strptime({v}, {_sql_list(TIMESTAMP_FORMATS)})"
+        return (
+            f"case when {dutch} and length({v}) = 16 then try_strptime({v}, '%d-%m-%Y %H:%M') "
+            f"when {dutch} then try_strptime({v}, '%d-%m-%Y %H:%M:%S') else try_cast({v} as timestamp) end"
+        )
     if col.type == "boolean":
         return f"case when lower({v}) in {_TRUE} then true when lower({v}) in {_FALSE} then false end"
-    return f'"{col.name}"'
+    raise ValueError(f"{col.type} is not a typed column")
 
 
-def _problem(col: Column, contract: SourceContract) -> str:
-    """SQL giving the reason a value is unacceptable, or NULL."""
+def _typed_name(col: Column) -> str:
+    return f"__typed_{col.name}"
+
+
+def _problem(col: Column) -> str:
+    """SQL giving the reason a value is unacceptable, or NULL; typed columns are already converted."""
     raw = f"nullif(trim(\"{col.name}\"), '')"
     checks = []
     if col.required:
         checks.append((f"{raw} is null", f"missing required value in {col.name}"))
-    if col.type in ("integer", "decimal", "date", "timestamp", "boolean"):
-        checks.append(
-            (f"{raw} is not null and ({_typed(col, contract)}) is null", f"not a valid {col.type} in {col.name}")
-        )
+    if col.type in TYPED:
+        checks.append((f'{raw} is not null and "{_typed_name(col)}" is null', f"not a valid {col.type} in {col.name}"))
     if col.type == "email":
         checks.append((f"{raw} is not null and not regexp_matches({raw}, '{_EMAIL}')", f"invalid e-mail in {col.name}"))
     if not checks:
@@ -130,30 +137,32 @@ def _load_one(
     result: LoadResult,
 ) -> None:
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
-    con.execute(
-        f"""
-        create or replace temp table landed as
-        select * from read_csv({_sql_str(str(path))}, header = true, all_varchar = true,
-            delim = {_sql_str(contract.delimiter)}, quote = '"', escape = '"',
-            encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false,
-            store_rejects = true, auto_detect = false,
-            columns = {{{", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in header)}}})
-        """
-    )
     known = {c.name: c for c in contract.columns}
     present = [known[name] for name in header if name in known]
     extra = [name for name in header if name not in known]
-    problems = ", ".join(_problem(c, contract) for c in present) or "null"
+    conversions = "".join(f', {_typed(c, contract)} as "{_typed_name(c)}"' for c in present if c.type in TYPED)
+    problems = ", ".join(_problem(c) for c in present) or "null"
+    # Each value is converted once; the row's first problem becomes its quarantine reason.
     con.execute(
-        f"create or replace temp table checked as select *, coalesce({problems}) as _reason, "
-        "row_number() over () as _row from landed"
+        f"""
+        create or replace temp table checked as
+        select *, coalesce({problems}) as _reason, row_number() over () as _row
+        from (
+            select *{conversions}
+            from read_csv({_sql_str(str(path))}, header = true, all_varchar = true,
+                delim = {_sql_str(contract.delimiter)}, quote = '"', escape = '"',
+                encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false,
+                store_rejects = true, auto_detect = false,
+                columns = {{{", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in header)}}})
+        )
+        """
     )
-
-    typed = [f'{_typed(c, contract)} as "{c.name}"' for c in present] + [f'"{name}"' for name in extra]
+    loaded_columns = [f'"{_typed_name(c)}" as "{c.name}"' if c.type in TYPED else f'"{c.name}"' for c in present]
+    loaded_columns += [f'"{name}"' for name in extra]  # columns the contract does not know travel as text
     file_lit = _sql_str(path.name)
     con.execute(
-        f"copy (select {', '.join(typed)}, {file_lit} as _source_file from checked where _reason is null) "
-        f"to {_sql_str(str(rows_out))} (format parquet)"
+        f"copy (select {', '.join(loaded_columns)}, "
+        f"{file_lit} as _source_file from checked where _reason is null) to {_sql_str(str(rows_out))} (format parquet)"
     )
     raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
     con.execute(
