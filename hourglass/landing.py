@@ -98,6 +98,11 @@ def _typed_name(col: Column) -> str:
     return f"__typed_{col.name}"
 
 
+def _value(col: Column) -> str:
+    """How SQL over the checked rows refers to a column's value: its typed form where it has one."""
+    return f'"{_typed_name(col)}"' if col.type in TYPED else f'"{col.name}"'
+
+
 def _problem(col: Column) -> str:
     """SQL giving the reason a value is unacceptable, or NULL; typed columns are already converted."""
     raw = f"nullif(trim(\"{col.name}\"), '')"
@@ -105,12 +110,36 @@ def _problem(col: Column) -> str:
     if col.required:
         checks.append((f"{raw} is null", f"missing required value in {col.name}"))
     if col.type in TYPED:
-        checks.append((f'{raw} is not null and "{_typed_name(col)}" is null', f"not a valid {col.type} in {col.name}"))
+        checks.append((f"{raw} is not null and {_value(col)} is null", f"not a valid {col.type} in {col.name}"))
+    if col.min_value is not None:
+        checks.append((f"{_value(col)} < {col.min_value}", f"{col.name} below {col.min_value:g}"))
+    if col.max_value is not None:
+        checks.append((f"{_value(col)} > {col.max_value}", f"{col.name} above {col.max_value:g}"))
     if col.type == "email":
         checks.append((f"{raw} is not null and not regexp_matches({raw}, '{_EMAIL}')", f"invalid e-mail in {col.name}"))
+    return _first_reason(checks)
+
+
+def _first_reason(checks: list[tuple[str, str]]) -> str:
     if not checks:
         return "null"
     return "case " + " ".join(f"when {cond} then {_sql_str(reason)}" for cond, reason in checks) + " end"
+
+
+def _row_problems(contract: SourceContract, present: list[Column]) -> list[str]:
+    """The contract's row rules over the columns this file has (a rule naming a missing column is skipped)."""
+    values = {c.name: _value(c) for c in present}
+    checks = []
+    for condition, reason in contract.rules:
+        try:
+            checks.append((f"coalesce({condition.format(**values)}, false)", reason))
+        except KeyError:
+            continue
+    if not contract.duplicate_keys_allowed and all(k in values for k in contract.key):
+        key = ", ".join(values[k] for k in contract.key)
+        reason = f"duplicate of an earlier {'/'.join(contract.key)}"
+        checks.append((f"row_number() over (partition by {key} order by _row) > 1", reason))
+    return [_first_reason(checks)] if checks else []
 
 
 def _header(path: Path, contract: SourceContract) -> list[str]:
@@ -141,14 +170,14 @@ def _load_one(
     present = [known[name] for name in header if name in known]
     extra = [name for name in header if name not in known]
     conversions = "".join(f', {_typed(c, contract)} as "{_typed_name(c)}"' for c in present if c.type in TYPED)
-    problems = ", ".join(_problem(c) for c in present) or "null"
+    problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
     # Each value is converted once; the row's first problem becomes its quarantine reason.
     con.execute(
         f"""
         create or replace temp table checked as
-        select *, coalesce({problems}) as _reason, row_number() over () as _row
+        select *, coalesce({problems}) as _reason
         from (
-            select *{conversions}
+            select *{conversions}, row_number() over () as _row
             from read_csv({_sql_str(str(path))}, header = true, all_varchar = true,
                 delim = {_sql_str(contract.delimiter)}, quote = '"', escape = '"',
                 encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false,

@@ -3,6 +3,8 @@
 Regenerate with `hourglass docs`; a test fails when the committed page is out of date.
 """
 
+import csv
+import io
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -42,15 +44,28 @@ How a file is read:
 """
 
 
+def _range(column) -> str:
+    if column.min_value is None and column.max_value is None:
+        return ""
+    return f" {column.min_value:g}..{column.max_value:g}"
+
+
 def _section(contract: SourceContract, example: list[str]) -> str:
     fmt = [
         f"- encoding: {contract.encoding}, delimiter: `{contract.delimiter}`, decimal mark: `{contract.decimal}`",
         f"- key: {', '.join(f'`{k}`' for k in contract.key)}"
         + (f"; newest version by `{contract.version_column}`" if contract.version_column else ""),
         *(f"- {note}" for note in contract.notes),
+        *(f'- a row is quarantined as "{reason}" when `{cond}`' for cond, reason in contract.rules),
+        *(
+            [f"- a repeated {'/'.join(f'`{k}`' for k in contract.key)} within a file is quarantined as a duplicate"]
+            if not contract.duplicate_keys_allowed
+            else []
+        ),
     ]
     rows = "\n".join(
-        f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {c.description} |" for c in contract.columns
+        f"| `{c.name}` | {c.type}{_range(c)} | {'yes' if c.required else ''} | {c.description} |"
+        for c in contract.columns
     )
     parts = [
         f"## `{contract.name}`",
@@ -73,13 +88,18 @@ def _examples() -> dict[str, list[str]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        generate(out=out, customers=40, seed=1, as_of=EXAMPLE_AS_OF)
+        generate(out=out, customers=400, seed=1, as_of=EXAMPLE_AS_OF)
         examples = {}
         for name, contract in CONTRACTS.items():
             path = out / name / f"{name}_{EXAMPLE_AS_OF}.csv"
             encoding = "utf-8-sig" if contract.encoding == "utf-8" else contract.encoding
-            lines = path.read_text(encoding=encoding).splitlines()
-            examples[name] = lines[:3]
+            with path.open(encoding=encoding, newline="") as fh:
+                rows = list(csv.reader(fh, delimiter=contract.delimiter))
+            # Rows from the middle: the planted defects are spread thin there, and multi-line texts stay whole.
+            middle = [r for r in rows[len(rows) // 2 :] if not any("\n" in v for v in r)][:2]
+            buffer = io.StringIO()
+            csv.writer(buffer, delimiter=contract.delimiter, lineterminator="\n").writerows([rows[0], *middle])
+            examples[name] = buffer.getvalue().splitlines()
         return examples
 
 

@@ -20,6 +20,8 @@ class Column:
     type: str  # string | integer | decimal | date | timestamp | boolean | email | phone
     required: bool = False
     description: str = ""
+    min_value: float | None = None  # numbers outside [min_value, max_value] are quarantined
+    max_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,14 @@ class SourceContract:
     file_pattern: str = "{name}_YYYY-MM-DD.csv"
     version_column: str | None = None  # newest version of a duplicated key wins downstream
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Row rules beyond single values: (SQL condition that makes a row bad, reason). `{column}` stands for the
+    # column's typed value.
+    rules: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def duplicate_keys_allowed(self) -> bool:
+        """Without a version column a repeated key is a duplicate delivery: the repeat is quarantined."""
+        return self.version_column is not None
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -122,7 +132,17 @@ CONTRACTS: dict[str, SourceContract] = {
             encoding="latin-1",
             delimiter=";",
             decimal=",",
-            notes=("A Dutch-locale export: Latin-1, `;` between fields, decimal commas, day-month-year dates.",),
+            notes=(
+                "A Dutch-locale export: Latin-1, `;` between fields, decimal commas, day-month-year dates.",
+                "A refund arrives as a new line with status `refunded` and negative quantity and amount; the "
+                "original line stays `completed`.",
+            ),
+            rules=(
+                (
+                    "({line_amount} < 0 or {quantity} < 0) and lower(trim({status})) <> 'refunded'",
+                    "negative amount on a line that is not a refund",
+                ),
+            ),
             columns=(
                 Column("order_id", "string", True),
                 Column("line_no", "integer", True),
@@ -135,7 +155,7 @@ CONTRACTS: dict[str, SourceContract] = {
                 Column("event_date", "date", description="performance or workshop date"),
                 Column("quantity", "integer", True),
                 Column("unit_price", "decimal", True),
-                Column("line_amount", "decimal", True, "negative only for refunds"),
+                Column("line_amount", "decimal", True, "negative only on refund lines"),
                 Column("currency", "string", True, "ISO 4217, EUR"),
                 Column("status", "string", True, "completed, cancelled, refunded"),
                 Column("updated_at", "timestamp", True),
@@ -189,7 +209,7 @@ CONTRACTS: dict[str, SourceContract] = {
                 Column("channel", "string", True, "email, phone, chat, counter"),
                 Column("category", "string", True, "tickets, workshops, magazine, billing, accessibility, other"),
                 Column("is_complaint", "boolean", True),
-                Column("satisfaction", "integer", description="1-5, empty when not rated"),
+                Column("satisfaction", "integer", description="1-5, empty when not rated", min_value=1, max_value=5),
                 Column("resolution_hours", "decimal"),
                 Column("status", "string", True, "open, resolved"),
             ),
@@ -203,7 +223,7 @@ CONTRACTS: dict[str, SourceContract] = {
                 Column("response_id", "string", True),
                 Column("customer_id", "string"),
                 Column("email", "email"),
-                Column("score", "integer", True, "0-10"),
+                Column("score", "integer", True, "0-10", min_value=0, max_value=10),
                 Column("comment", "string"),
                 Column("touchpoint", "string", True, "performance, workshop, magazine, website, service"),
                 Column("responded_at", "timestamp", True),

@@ -62,18 +62,21 @@ class Ga4Emulator:
         self._lock = threading.Lock()
         self._cache: dict[bytes, bytes] = {}
         self._con = duckdb.connect()
-        # Rows GA itself could not have recorded (a broken date or count in the fixture) are not served.
+        # GA reports a dimension it did not get as "(not set)" and never serves a row without a date or count.
         self._con.execute(
             f"""
             create table web as
-            select cast(try_strptime(date, ['%Y-%m-%d', '%Y%m%d']) as date) as date, visitor_id,
-                   session_source_medium, page_path, event_name,
+            select cast(try_strptime(date, ['%Y-%m-%d', '%Y%m%d']) as date) as date,
+                   coalesce(nullif(trim(visitor_id), ''), '(not set)') as visitor_id,
+                   coalesce(nullif(trim(session_source_medium), ''), '(not set)') as session_source_medium,
+                   coalesce(nullif(trim(page_path), ''), '(not set)') as page_path,
+                   coalesce(nullif(trim(event_name), ''), '(not set)') as event_name,
                    try_cast(event_count as bigint) as event_count, try_cast(sessions as bigint) as sessions,
                    try_cast(engagement_seconds as double) as engagement_seconds
             from read_csv('{data_file}', header = true, all_varchar = true)
             """
         )
-        self._con.execute("delete from web where date is null or event_count is null or visitor_id is null")
+        self._con.execute("delete from web where date is null or event_count is null")
         self._server: grpc.Server | None = None
         self.address = ""
 
