@@ -171,34 +171,39 @@ def _load_one(
     extra = [name for name in header if name not in known]
     conversions = "".join(f', {_typed(c, contract)} as "{_typed_name(c)}"' for c in present if c.type in TYPED)
     problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
-    # Each value is converted once; the row's first problem becomes its quarantine reason.
+    loaded_columns = [f'"{_typed_name(c)}" as "{c.name}"' if c.type in TYPED else f'"{c.name}"' for c in present]
+    loaded_columns += [f'"{name}"' for name in extra]  # columns the contract does not know travel as text
+    raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
+    # Each value is converted once; the row's first problem becomes its quarantine reason. Only quarantined
+    # rows keep their raw text, so the table holds one copy of the data.
     con.execute(
         f"""
         create or replace temp table checked as
-        select *, coalesce({problems}) as _reason
+        select {", ".join(loaded_columns)}, _row, _reason,
+               case when _reason is not null then {raw_line} end as _raw_line
         from (
-            select *{conversions}, row_number() over () as _row
-            from read_csv({_sql_str(str(path))}, header = true, all_varchar = true,
-                delim = {_sql_str(contract.delimiter)}, quote = '"', escape = '"',
-                encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false,
-                store_rejects = true, auto_detect = false,
-                columns = {{{", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in header)}}})
+            select *, coalesce({problems}) as _reason
+            from (
+                select *{conversions}, row_number() over () as _row
+                from read_csv({_sql_str(str(path))}, header = true, all_varchar = true,
+                    delim = {_sql_str(contract.delimiter)}, quote = '"', escape = '"',
+                    encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false,
+                    store_rejects = true, auto_detect = false,
+                    columns = {{{", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in header)}}})
+            )
         )
         """
     )
-    loaded_columns = [f'"{_typed_name(c)}" as "{c.name}"' if c.type in TYPED else f'"{c.name}"' for c in present]
-    loaded_columns += [f'"{name}"' for name in extra]  # columns the contract does not know travel as text
     file_lit = _sql_str(path.name)
     con.execute(
-        f"copy (select {', '.join(loaded_columns)}, "
-        f"{file_lit} as _source_file from checked where _reason is null) to {_sql_str(str(rows_out))} (format parquet)"
+        f"copy (select * exclude (_row, _reason, _raw_line), {file_lit} as _source_file from checked "
+        f"where _reason is null) to {_sql_str(str(rows_out))} (format parquet)"
     )
-    raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
     con.execute(
         f"""
         copy (
             select {file_lit} as source_file, _row as row_number, cast(null as bigint) as line,
-                   _reason as reason, {raw_line} as raw_line
+                   _reason as reason, _raw_line as raw_line
             from checked where _reason is not null
             union all
             select {file_lit}, null, line, 'unreadable line: ' || error_type || ' (' || error_message || ')',
