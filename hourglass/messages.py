@@ -25,9 +25,9 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def message_key(campaign: str, customer_id: str, channel: str, send_window: str) -> str:
+def message_key(campaign: str, customer_key: str, channel: str, send_window: str) -> str:
     """The same message always gets the same key, so a channel or ledger can refuse a second send."""
-    return hashlib.sha256(f"{campaign}|{customer_id}|{channel}|{send_window}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{campaign}|{customer_key}|{channel}|{send_window}".encode()).hexdigest()[:32]
 
 
 def _template(template: str, channel: str, language: str) -> jinja2.Template:
@@ -56,11 +56,12 @@ def build_messages(
     for row in rows:
         subject, body = render(template, channel, row, campaign)
         yield {
-            "key": message_key(campaign, row["customer_id"], channel, send_window),
+            "key": message_key(campaign, row["customer_key"], channel, send_window),
             "campaign": campaign,
             "channel": channel,
             "send_window": send_window,
-            "customer_id": row["customer_id"],
+            "customer_key": row["customer_key"],
+            "customer_id": row.get("customer_id"),
             "to": row["email"],
             "language": row.get("language"),
             "subject": subject,

@@ -5,7 +5,7 @@ import pytest
 
 from hourglass import messages
 
-ROW = {"customer_id": "C1", "email": "a@b.nl", "first_name": "Sanne", "days_since_joining": 4}
+ROW = {"customer_key": "k1", "customer_id": "C1", "email": "a@b.nl", "first_name": "Sanne", "days_since_joining": 4}
 
 
 @pytest.mark.parametrize(

@@ -4,110 +4,15 @@ import hashlib
 import json
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from conftest import write_landing
+from conftest import AS_OF, WINDOW_DAYS
 
 from hourglass import lake, settings
-
-AS_OF = date(2026, 11, 20)
-WINDOW_DAYS = 30  # dbt_project.yml var welcome_window_days
-
-
-def _ts(days_before: int) -> str:
-    return f"{AS_OF - timedelta(days=days_before)}T09:30:00"
-
-
-# Hand-made customers next to the generated ones, each pinning one rule of the welcome campaign.
-EDGE_CASES = [
-    {
-        "customer_id": "T1",
-        "first_name": "Anouk",
-        "email": "  Anouk.Visser@Example.NL ",
-        "language": "nl",
-        "created_at": _ts(3),
-        "updated_at": _ts(3),
-        "consent_email_marketing": "true",
-    },
-    # consent withdrawn in a newer version of the record: the newest version wins
-    {
-        "customer_id": "T2",
-        "first_name": "Bram",
-        "email": "bram@example.nl",
-        "language": "nl",
-        "created_at": _ts(5),
-        "updated_at": _ts(5),
-        "consent_email_marketing": "true",
-    },
-    {
-        "customer_id": "T2",
-        "first_name": "Bram",
-        "email": "bram@example.nl",
-        "language": "nl",
-        "created_at": _ts(5),
-        "updated_at": _ts(1),
-        "consent_email_marketing": "false",
-    },
-    {
-        "customer_id": "T3",
-        "first_name": "Jürgen",
-        "email": "juergen@example.de",
-        "language": "de",
-        "created_at": _ts(10),
-        "updated_at": _ts(10),
-        "consent_email_marketing": "ja",
-    },
-    {
-        "customer_id": "T4",
-        "first_name": "Cor",
-        "email": "cor@example.nl",
-        "language": "nl",
-        "created_at": _ts(WINDOW_DAYS + 10),
-        "updated_at": _ts(2),
-        "consent_email_marketing": "true",
-    },
-    {
-        "customer_id": "T5",
-        "first_name": "Dewi",
-        "email": "dewi@example.nl",
-        "language": "en",
-        "created_at": _ts(4),
-        "updated_at": _ts(4),
-        "consent_email_marketing": "",
-    },
-    {
-        "customer_id": "T6",
-        "first_name": "Emma",
-        "email": "",
-        "language": "en",
-        "created_at": _ts(4),
-        "updated_at": _ts(4),
-        "consent_email_marketing": "true",
-    },
-]
-
-
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory, dbt_manifest):
-    """Generated sample data plus the edge cases, run once through the nightly job."""
-    home = tmp_path_factory.mktemp("pipeline")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOURGLASS_HOME", str(home))
-        mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
-        from hourglass.generator import generate
-
-        generate(out=home / "landing", customers=300, seed=11, as_of=AS_OF)
-        write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_edge.csv", EDGE_CASES)
-
-        from hourglass.definitions import defs
-
-        result = defs.resolve_job_def("nightly").execute_in_process(instance=dg.DagsterInstance.ephemeral())
-        assert result.success
-        yield home, result
 
 
 def _expected_welcome() -> pd.DataFrame:
@@ -137,8 +42,8 @@ def test_outbox_holds_one_message_per_eligible_customer(pipeline):
     assert len(messages) > 2, "the generated data should bring its own new members"
     for customer_id, row in expected.iterrows():
         message = messages[customer_id]
-        key = hashlib.sha256(f"welcome_new_members|{customer_id}|email|{AS_OF}".encode()).hexdigest()[:32]
-        assert message["key"] == key
+        key = hashlib.sha256(f"welcome_new_members|{message['customer_key']}|email|{AS_OF}".encode()).hexdigest()
+        assert message["key"] == key[:32]
         assert message["to"] == row["email"]
         assert message["send_window"] == AS_OF.isoformat()
         if row["first_name"]:
@@ -182,6 +87,9 @@ def test_every_layer_reported_its_counts(pipeline):
     crm = materialized["crm_customers"]
     assert crm["rows_in"].value == crm["rows_loaded"].value + crm["rows_quarantined"].value
     assert crm["rows_quarantined"].value > 0  # the generator plants bad rows
+    web = materialized["ga4_web"]
+    assert web["embedded_emulator"].value is True and web["rows_loaded"].value > 0
+    assert web["days_fetched"].value == 401  # backfill_days + today, one partition each
     activation = materialized["activation/welcome_new_members"]
     assert activation["messages_email"].value == activation["audience_size"].value == len(_expected_welcome())
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
@@ -197,9 +105,26 @@ def test_lineage_runs_source_to_staging_to_audience_to_activation(dbt_manifest):
     def parents(k):
         return set(graph.get(k).parent_keys)
 
+    def ancestors(k):
+        found, todo = set(), [k]
+        while todo:
+            for parent in parents(todo.pop()) - found:
+                found.add(parent)
+                todo.append(parent)
+        return found
+
     assert key("crm_customers") in parents(key("stg_crm_customers"))
-    assert key("stg_crm_customers") in parents(key("welcome_new_members"))
+    assert key("customer_360") in parents(key("welcome_new_members"))
     assert parents(key(["activation", "welcome_new_members"])) == {key("welcome_new_members")}
+    # every source reaches the abandoner campaign through the dbt models
+    upstream = ancestors(key(["activation", "workshop_signup_abandoners"]))
+    assert {
+        key("ga4_web"),
+        key("erp_orders"),
+        key("crm_customers"),
+        key("stg_ga4_web"),
+        key("identity_map"),
+    } <= upstream
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
     assert groups["crm_customers"] == "ingest"
     assert groups["stg_crm_customers"] == groups["welcome_new_members"] == "model"

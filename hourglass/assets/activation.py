@@ -16,7 +16,7 @@ def read_audience(model_name: str) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"audience export {path} is missing: materialise the dbt model {model_name} first")
     with duckdb.connect() as con:
-        cursor = con.execute(f"select * from read_parquet('{path}') order by customer_id")
+        cursor = con.execute(f"select * from read_parquet('{path}') order by customer_key")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=False)) for values in cursor.fetchall()]
 

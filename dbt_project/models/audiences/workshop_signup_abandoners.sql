@@ -1,0 +1,88 @@
+-- Campaign: people who started a workshop sign-up on the website and did not finish it, unless the ERP
+-- shows they registered for that workshop since. One row per customer: their most recent abandoned workshop.
+with funnel as (
+    select
+        visitor_id,
+        split_part(page_path, '/', 3) as workshop_slug,
+        event_name,
+        visit_date
+    from {{ ref('stg_ga4_web') }}
+    where event_name in ('workshop_signup_start', 'workshop_signup_complete')
+),
+
+abandoned as (
+    select
+        starts.visitor_id,
+        starts.workshop_slug,
+        max(starts.visit_date) as started_on
+    from funnel as starts
+    where
+        starts.event_name = 'workshop_signup_start'
+        and starts.visit_date > {{ as_of_date() }} - interval {{ var('abandoner_window_days') }} day
+        and starts.visit_date <= {{ as_of_date() }}
+        and not exists (
+            select 1 from funnel as done
+            where
+                done.event_name = 'workshop_signup_complete'
+                and done.visitor_id = starts.visitor_id
+                and done.workshop_slug = starts.workshop_slug
+                and done.visit_date >= starts.visit_date
+        )
+    group by starts.visitor_id, starts.workshop_slug
+),
+
+registrations as (
+    select
+        map.customer_key,
+        substr(lines.product_id, 4) as workshop_slug,
+        max(lines.order_date) as registered_on,
+        any_value(lines.product_name) as workshop_name
+    from {{ ref('stg_erp_order_lines') }} as lines
+    inner join {{ ref('identity_map') }} as map on map.record_id = 'order:' || lines.order_id
+    where lines.category = 'workshop' and lines.status = 'completed' and lines.product_id like 'WS-%'
+    group by map.customer_key, substr(lines.product_id, 4)
+),
+
+workshop_names as (
+    select
+        substr(product_id, 4) as workshop_slug,
+        any_value(product_name) as workshop_name
+    from {{ ref('stg_erp_order_lines') }}
+    where category = 'workshop' and product_id like 'WS-%'
+    group by substr(product_id, 4)
+),
+
+candidates as (
+    select
+        map.customer_key,
+        abandoned.workshop_slug,
+        abandoned.started_on,
+        abandoned.visitor_id
+    from abandoned
+    inner join {{ ref('identity_map') }} as map on map.record_id = 'ga4:' || abandoned.visitor_id
+    where not exists (
+        select 1 from registrations
+        where
+            registrations.customer_key = map.customer_key
+            and registrations.workshop_slug = abandoned.workshop_slug
+            and registrations.registered_on >= abandoned.started_on
+    )
+)
+
+select
+    customers.crm_customer_id as customer_id,
+    candidates.customer_key,
+    customers.email,
+    customers.first_name,
+    customers.language,
+    candidates.workshop_slug,
+    coalesce(workshop_names.workshop_name, upper(left(candidates.workshop_slug, 1)) || replace(substr(candidates.workshop_slug, 2), '-', ' ')) as workshop_name,
+    candidates.started_on,
+    candidates.visitor_id
+from candidates
+inner join {{ ref('customer_360') }} as customers on candidates.customer_key = customers.customer_key
+left join workshop_names on candidates.workshop_slug = workshop_names.workshop_slug
+where customers.email is not null and customers.consent_email_marketing
+qualify row_number() over (
+    partition by candidates.customer_key order by candidates.started_on desc, candidates.workshop_slug asc
+) = 1

@@ -1,0 +1,75 @@
+-- Purchase behaviour per customer: recency, frequency, monetary value and what they buy.
+-- Counted on completed lines net of refunds; cancelled lines are left out.
+with lines as (
+    select
+        map.customer_key,
+        lines.*
+    from {{ ref('stg_erp_order_lines') }} as lines
+    inner join {{ ref('identity_map') }} as map on map.record_id = 'order:' || lines.order_id
+    where lines.status in ('completed', 'refunded')
+),
+
+orders as (
+    select
+        customer_key,
+        order_id,
+        min(order_date) as order_date,
+        sum(line_amount) as order_amount
+    from lines
+    group by customer_key, order_id
+    having sum(line_amount) > 0
+),
+
+order_gaps as (
+    select
+        customer_key,
+        order_date,
+        order_date - lag(order_date) over (partition by customer_key order by order_date, order_id) as gap_days
+    from orders
+),
+
+per_customer as (
+    select
+        customer_key,
+        count(*) as orders,
+        min(order_date) as first_order_date,
+        max(order_date) as last_order_date,
+        sum(order_amount) as monetary_value,
+        avg(order_amount) as average_order_value,
+        count(*) filter (where order_date > {{ as_of_date() }} - interval 365 day) as orders_last_365_days
+    from orders
+    group by customer_key
+),
+
+last_gap as (
+    -- the pause before the most recent order: a long one means the customer was won back
+    select
+        customer_key,
+        gap_days as gap_before_last_order_days
+    from order_gaps
+    qualify row_number() over (partition by customer_key order by order_date desc) = 1
+),
+
+categories as (
+    select
+        customer_key,
+        count(*) filter (where category = 'ticket' and status = 'completed') as ticket_lines,
+        count(*) filter (where category = 'workshop' and status = 'completed') as workshop_lines,
+        count(*) filter (where category = 'merchandise' and status = 'completed') as merchandise_lines,
+        list_sort(array_agg(distinct category)) as categories_bought
+    from lines
+    group by customer_key
+)
+
+select
+    per_customer.*,
+    date_diff('day', per_customer.last_order_date, {{ as_of_date() }}) as recency_days,
+    date_diff('day', per_customer.first_order_date, {{ as_of_date() }}) as tenure_days,
+    last_gap.gap_before_last_order_days,
+    categories.ticket_lines,
+    categories.workshop_lines,
+    categories.merchandise_lines,
+    categories.categories_bought
+from per_customer
+left join last_gap on per_customer.customer_key = last_gap.customer_key
+left join categories on per_customer.customer_key = categories.customer_key

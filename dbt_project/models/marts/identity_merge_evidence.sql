@@ -1,0 +1,19 @@
+-- Why records were merged, or kept apart: per identifier, the records it touched and whether it linked them.
+-- An analyst asking "why are these two one customer?" finds the identifier here.
+select
+    map.customer_key,
+    links.identifier_type,
+    links.identifier_value,
+    links.is_blocked,
+    case
+        when links.is_blocked
+            then 'not used: shared by ' || links.people_sharing_identifier || ' people'
+        else 'linked'
+    end as decision,
+    count(distinct links.record_id) as records,
+    array_agg(distinct links.record_id order by links.record_id) as record_ids
+from {{ ref('int_identity_guarded_links') }} as links
+inner join {{ ref('identity_map') }} as map on links.record_id = map.record_id
+where links.identifier_value is not null
+group by all
+having count(distinct links.record_id) > 1 or bool_or(links.is_blocked)

@@ -1,0 +1,23 @@
+-- One row per order line: its newest version. Refunds are lines of their own with negative amounts.
+select
+    order_id,
+    line_no,
+    order_id || '-' || cast(line_no as varchar) as order_line_id,
+    nullif(trim(customer_id), '') as customer_id,
+    {{ normalise_email('email') }} as email,
+    order_at,
+    cast(order_at as date) as order_date,
+    product_id,
+    nullif(trim(product_name), '') as product_name,
+    lower(trim(category)) as category,
+    event_date,
+    quantity,
+    unit_price,
+    line_amount,
+    upper(trim(currency)) as currency,
+    lower(trim(status)) as status,
+    updated_at
+from {{ source('lake', 'erp_orders') }}
+qualify row_number() over (
+    partition by order_id, line_no order by updated_at desc, load_date desc, _source_file desc
+) = 1

@@ -1,0 +1,129 @@
+"""The dbt middle on generated data: identity resolution against the generator's truth, lifecycle, segments,
+audiences. Every expectation is recomputed from the truth files or the lake, not read back from dbt."""
+
+import json
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from conftest import AS_OF
+
+PREFIX = {
+    "crm_customers": "crm:",
+    "leads": "lead:",
+    "esp_events": "esp:",
+    "ga4_web": "ga4:",
+    "erp_orders": "order:",
+    "subscriptions": "subscription:",
+    "service_tickets": "ticket:",
+    "nps_responses": "nps:",
+    "social_mentions": "social:",
+}
+
+
+class Warehouse:
+    """Read-only queries that never hold the file open: dbt runs in another process and needs the write lock."""
+
+    def __init__(self, home):
+        self.home = home
+
+    def df(self, sql: str, params=None) -> pd.DataFrame:
+        with duckdb.connect(str(self.home / "warehouse.duckdb"), read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
+    def one(self, sql: str, params=None) -> tuple:
+        with duckdb.connect(str(self.home / "warehouse.duckdb"), read_only=True) as con:
+            return con.execute(sql, params or []).fetchone()
+
+
+@pytest.fixture(scope="module")
+def warehouse(pipeline):
+    home, _ = pipeline
+    return home, Warehouse(home)
+
+
+@pytest.fixture(scope="module")
+def resolved(warehouse):
+    """Each source record with its true person (generator) and the customer key dbt gave it."""
+    home, con = warehouse
+    truth = pd.read_parquet(home / "landing" / "_truth" / "persons.parquet")
+    truth["record_id"] = truth["source"].map(PREFIX) + truth["record_id"].astype(str)
+    keys = con.df("select record_id, customer_key from identity_map")
+    return truth.merge(keys, on="record_id", how="inner")
+
+
+def test_every_loaded_record_has_exactly_one_customer_key(warehouse):
+    _, con = warehouse
+    records, distinct = con.one("select count(*), count(distinct record_id) from identity_map")
+    assert records == distinct > 0
+
+
+def _components_within_person(records: pd.DataFrame, links: pd.DataFrame) -> pd.Series:
+    """Per true person: how many groups their records form when joined only by identifiers the guard allows.
+
+    This is what a perfect resolver can do with the data: a web visitor who never clicked a tracked link, or a
+    record whose only identifier is a shared office address, cannot be tied to the person by anyone.
+    """
+    usable = links[~links["is_blocked"] & links["identifier_value"].notna()]
+    merged = records.merge(usable[["record_id", "identifier_type", "identifier_value"]], on="record_id")
+    parent = {r: r for r in records["record_id"]}
+
+    def find(r):
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for _, group in merged.groupby(["person_id", "identifier_type", "identifier_value"]):
+        ids = group["record_id"].tolist()
+        for other in ids[1:]:
+            parent[find(other)] = find(ids[0])
+    roots = records.assign(root=records["record_id"].map(find))
+    return roots.groupby("person_id")["root"].nunique()
+
+
+def test_planted_cross_system_duplicates_are_merged(warehouse, resolved):
+    _, con = warehouse
+    people = resolved[resolved["person_id"].notna()]
+    links = con.df("select record_id, identifier_type, identifier_value, is_blocked from int_identity_guarded_links")
+    expected = _components_within_person(people[["record_id", "person_id"]], links)
+    actual = people.groupby("person_id")["customer_key"].nunique()
+    assert (actual == expected).all(), actual[actual != expected].head()
+
+    # The planted links do join systems: people known to several systems end up as one customer.
+    systems = people.groupby("person_id")["source"].nunique()
+    one_customer = (actual == 1) & (systems >= 3)
+    assert one_customer.sum() > 0.5 * (systems >= 3).sum()
+
+
+def test_shared_addresses_do_not_fuse_people(warehouse, resolved):
+    home, con = warehouse
+    planted = json.loads((home / "landing" / "_truth" / "planted.json").read_text())
+    people = resolved[resolved["person_id"].notna()]
+    persons_per_key = people.groupby("customer_key")["person_id"].nunique()
+    assert persons_per_key.max() == 1, persons_per_key[persons_per_key > 1].head()
+    for shared in planted["identity"]["shared_emails"]:
+        evidence = con.one(
+            "select bool_and(is_blocked), max(records) from identity_merge_evidence "
+            "where identifier_type = 'email' and identifier_value = ?",
+            [shared["email"].strip().lower()],
+        )
+        assert evidence[0] is True, f"{shared['email']} should be blocked as shared"
+
+
+def test_customer_keys_are_stable_between_runs(warehouse):
+    home, con = warehouse
+    query = "select record_id, customer_key from identity_map order by record_id"
+    first = con.df(query)
+    from hourglass.assets.models import dbt_models
+    from hourglass.definitions import defs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+        again = defs.resolve_job_def("nightly").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), asset_selection=list(dbt_models.keys)
+        )
+    assert again.success
+    pd.testing.assert_frame_equal(first, con.df(query))
