@@ -116,6 +116,48 @@ EDGE_CASES = [
 ]
 
 
+# Workshop sign-up journeys pinning the abandoner rule: (customer, workshop slug, started days ago, finished on
+# the site, registered in the ERP days ago). Each customer clicked a tracked e-mail link, so web and CRM meet.
+JOURNEYS = [
+    ("T7", "edge-keramiek", 2, False, 1),  # registered in the ERP since: not an abandoner
+    ("T8", "edge-schilderen", 2, False, None),  # abandoned: in the audience
+    ("T9", "edge-fotografie", 3, True, None),  # finished on the site
+    ("T10", "edge-zeefdruk", 10, False, None),  # outside the window
+]
+
+
+def write_journeys(home: Path) -> None:
+    crm, esp, web, erp = [], [], [], []
+    for customer, slug, started, finished, registered in JOURNEYS:
+        visitor = f"vis-{customer.lower()}"
+        crm.append({"customer_id": customer, "first_name": customer, "email": f"{customer.lower()}@example.nl",
+                    "language": "nl", "created_at": _ts(400), "updated_at": _ts(400),
+                    "consent_email_marketing": "true"})  # fmt: skip
+        esp.append({"event_id": f"EV-{customer}", "subscriber_id": f"SUB-{customer}",
+                    "email": f"{customer.lower()}@example.nl", "event_type": "click", "event_at": _ts(started + 1),
+                    "mailing_id": "NB-edge", "url": f"https://example.nl/workshops/{slug}?hg_vid={visitor}",
+                    "tracking_id": visitor})  # fmt: skip
+        day = AS_OF - timedelta(days=started)
+        page = f"/workshops/{slug}/aanmelden"
+        web.append([day.isoformat(), visitor, "newsletter / email", page, "workshop_signup_start", 1, 1, 30])
+        if finished:
+            web.append([day.isoformat(), visitor, "newsletter / email", page + "/bedankt", "workshop_signup_complete",
+                        1, 1, 10])  # fmt: skip
+        if registered is not None:
+            at = (AS_OF - timedelta(days=registered)).strftime("%d-%m-%Y 10:00")
+            erp.append({"order_id": f"O-{customer}", "line_no": "1", "customer_id": customer, "order_at": at,
+                        "product_id": f"WS-{slug}", "product_name": slug, "category": "workshop", "quantity": "1",
+                        "unit_price": "45,00", "line_amount": "45,00", "currency": "EUR", "status": "completed",
+                        "updated_at": at})  # fmt: skip
+    write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_journeys.csv", crm)
+    write_landing(home, "esp_events", f"esp_events_{AS_OF}_journeys.csv", esp)
+    write_landing(home, "erp_orders", f"erp_orders_{AS_OF}_journeys.csv", erp)
+    # GA4 rows go into the file the embedded emulator serves.
+    (ga4_file,) = (home / "landing" / "ga4_web").glob("ga4_web_*.csv")
+    with ga4_file.open("a", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(web)
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory, dbt_manifest):
     """Generated sample data plus the edge cases, run once through the nightly job."""
@@ -127,6 +169,7 @@ def pipeline(tmp_path_factory, dbt_manifest):
 
         generate(out=home / "landing", customers=800, seed=11, as_of=AS_OF)
         write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_edge.csv", EDGE_CASES)
+        write_journeys(home)
 
         from hourglass.definitions import defs
 

@@ -73,7 +73,7 @@ class Ga4Emulator:
                    coalesce(nullif(trim(event_name), ''), '(not set)') as event_name,
                    try_cast(event_count as bigint) as event_count, try_cast(sessions as bigint) as sessions,
                    try_cast(engagement_seconds as double) as engagement_seconds
-            from read_csv('{data_file}', header = true, all_varchar = true)
+            from read_csv('{data_file}', header = true, all_varchar = true, delim = ',', quote = '"')
             """
         )
         self._con.execute("delete from web where date is null or event_count is null")

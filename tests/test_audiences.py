@@ -1,0 +1,83 @@
+"""Each audience holds exactly the customers its rule names, recomputed here from the lake."""
+
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import AS_OF
+from test_middle import Warehouse
+
+ABANDONER_WINDOW_DAYS = 7  # dbt var abandoner_window_days
+
+
+@pytest.fixture(scope="module")
+def warehouse(pipeline):
+    home, _ = pipeline
+    return home, Warehouse(home)
+
+
+def lake_df(home, source: str) -> pd.DataFrame:
+    glob = str(home / "lake" / "raw" / source / "load_date=*" / "*.parquet")
+    return duckdb.sql(f"select * from read_parquet('{glob}', hive_partitioning = true, union_by_name = true)").df()
+
+
+def expected_abandoners(home, wh: Warehouse) -> dict[str, str]:
+    """customer_key -> workshop slug, by the rule in plain pandas."""
+    web = lake_df(home, "ga4_web")
+    web = web[web["event_name"].isin(["workshop_signup_start", "workshop_signup_complete"])].copy()
+    web["slug"] = web["page_path"].str.split("/").str[2]
+    web["date"] = pd.to_datetime(web["date"]).dt.date
+    starts = web[(web["event_name"] == "workshop_signup_start") & (web["date"] > AS_OF - timedelta(days=7))]
+    starts = starts[starts["date"] <= AS_OF].groupby(["visitor_id", "slug"], as_index=False)["date"].max()
+    done = web[web["event_name"] == "workshop_signup_complete"]
+    starts = starts.merge(
+        done[["visitor_id", "slug", "date"]], on=["visitor_id", "slug"], how="left", suffixes=("", "_done")
+    )
+    finished = starts["date_done"].notna() & (starts["date_done"] >= starts["date"])
+    finished_pairs = set(starts.loc[finished, ["visitor_id", "slug"]].itertuples(index=False))
+    abandoned = starts[
+        [(v, s) not in finished_pairs for v, s in zip(starts["visitor_id"], starts["slug"], strict=True)]
+    ]
+    abandoned = abandoned.drop_duplicates(["visitor_id", "slug"])
+
+    keys = wh.df("select record_id, customer_key from identity_map")
+    abandoned = abandoned.assign(record_id="ga4:" + abandoned["visitor_id"]).merge(keys, on="record_id")
+    orders = lake_df(home, "erp_orders")
+    orders = orders[(orders["category"] == "workshop") & (orders["status"] == "completed")]
+    orders = orders.assign(
+        record_id="order:" + orders["order_id"],
+        slug=orders["product_id"].str[3:],
+        order_date=pd.to_datetime(orders["order_at"]).dt.date,
+    ).merge(keys, on="record_id")
+    since = abandoned.merge(orders[["customer_key", "slug", "order_date"]], on=["customer_key", "slug"])
+    since = since[since["order_date"] >= since["date"]]
+    registered = set(zip(since["customer_key"], since["slug"], strict=True))
+    pairs = zip(abandoned["customer_key"], abandoned["slug"], strict=True)
+    abandoned = abandoned[[pair not in registered for pair in pairs]]
+
+    reachable = wh.df("select customer_key from customer_360 where email is not null and consent_email_marketing")
+    abandoned = abandoned[abandoned["customer_key"].isin(reachable["customer_key"])]
+    latest = abandoned.sort_values(["customer_key", "date", "slug"], ascending=[True, False, True])
+    return dict(latest.drop_duplicates("customer_key")[["customer_key", "slug"]].itertuples(index=False))
+
+
+def test_workshop_signup_abandoners_follow_the_rule(warehouse):
+    home, wh = warehouse
+    audience = wh.df("select customer_key, workshop_slug, started_on, email from workshop_signup_abandoners")
+    assert len(audience) > 0
+    assert dict(zip(audience["customer_key"], audience["workshop_slug"], strict=True)) == expected_abandoners(home, wh)
+    assert (pd.to_datetime(audience["started_on"]).dt.date > AS_OF - timedelta(days=ABANDONER_WINDOW_DAYS)).all()
+    # The hand-made journeys: only the one who neither finished nor registered, within the window.
+    journeys = set(audience.loc[audience["email"].str.endswith("@example.nl"), "workshop_slug"])
+    assert journeys == {"edge-schilderen"}
+
+
+def test_every_audience_is_non_empty_and_reaches_only_consenting_addresses(warehouse):
+    _, wh = warehouse
+    for audience in ("welcome_new_members", "workshop_signup_abandoners"):
+        size, without_consent = wh.one(
+            f"select count(*), count(*) filter (where not c.consent_email_marketing or c.email is null) "
+            f"from {audience} a join customer_360 c using (customer_key)"
+        )
+        assert size > 0 and without_consent == 0, audience
