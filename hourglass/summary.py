@@ -23,6 +23,8 @@ def collect() -> dict[str, dict[str, int]]:
         "lake rows": {},
         "quarantined rows": {},
         "warehouse": {},
+        "lifecycle stages": {},
+        "segments": {},
         "audiences": {},
         "outbox": {},
     }
@@ -36,16 +38,41 @@ def collect() -> dict[str, dict[str, int]]:
             layers["audiences"][path.stem] = _parquet_rows(con, str(path))
     if settings.warehouse_path().exists():
         with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
-            tables = con.execute(
-                "select table_schema, table_name from information_schema.tables order by 1, 2"
-            ).fetchall()
-            for schema, table in tables:
-                layers["warehouse"][f"{schema}.{table}"] = con.execute(
-                    f'select count(*) from "{schema}"."{table}"'
-                ).fetchone()[0]
+            _warehouse(con, layers)
     for channel_dir in sorted(p for p in (home / "outbox").glob("*") if p.is_dir()):
         layers["outbox"][channel_dir.name] = sum(_lines(f) for f in channel_dir.rglob("*.jsonl"))
     return layers
+
+
+SEGMENT_COUNTS = {
+    "young people": "is_young_person",
+    "double income, no kids": "is_double_income_no_kids",
+    "expats": "is_expat",
+    "engaged in the last 90 days": "is_engaged_recently",
+    "high value": "value_tier = 'high value'",
+    "main interest theatre": "main_interest = 'theatre'",
+    "main interest workshops": "main_interest = 'workshop'",
+}
+
+
+def _warehouse(con: duckdb.DuckDBPyConnection, layers: dict[str, dict[str, int]]) -> None:
+    tables = con.execute("select table_name from information_schema.tables order by 1").fetchall()
+    inner = 0
+    for (table,) in tables:
+        if table.startswith(("stg_", "int_")):
+            inner += 1
+            continue
+        layers["warehouse"][table] = con.execute(f'select count(*) from "{table}"').fetchone()[0]
+    if inner:
+        layers["warehouse"]["staging and intermediate models (count)"] = inner
+    if ("customer_360",) in tables:
+        for stage, n in con.execute(
+            "select lifecycle_stage, count(*) from customer_360 group by 1 order by 2 desc"
+        ).fetchall():
+            layers["lifecycle stages"][stage] = n
+        counts = ", ".join(f"count(*) filter (where {rule})" for rule in SEGMENT_COUNTS.values())
+        values = con.execute(f"select {counts} from customer_segments").fetchone()
+        layers["segments"] = dict(zip(SEGMENT_COUNTS, values, strict=True))
 
 
 def _lines(path: Path) -> int:

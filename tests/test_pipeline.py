@@ -152,3 +152,19 @@ def test_nightly_schedule_runs_the_whole_hourglass_at_two_in_amsterdam(dbt_manif
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Europe/Amsterdam"
     assert schedule.job_name == "nightly"
+
+
+def test_summary_counts_every_layer(pipeline):
+    home, _ = pipeline
+    from hourglass import summary
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        layers = summary.collect()
+        text = summary.render(layers)
+    sent = sum(1 for f in (home / "outbox").rglob("*.jsonl") for _ in f.open())
+    assert layers["outbox"] == {"email": sent}
+    assert layers["audiences"]["workshop_signup_abandoners"] > 0
+    assert sum(layers["lifecycle stages"].values()) == layers["warehouse"]["customer_360"]
+    assert 0 < layers["segments"]["young people"] < layers["warehouse"]["customer_360"]
+    assert "where to look next" in text and str(home / "outbox") in text
