@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import AS_OF
@@ -81,3 +82,39 @@ def test_every_audience_is_non_empty_and_reaches_only_consenting_addresses(wareh
             f"from {audience} a join customer_360 c using (customer_key)"
         )
         assert size > 0 and without_consent == 0, audience
+
+
+def _reachable(c: pd.DataFrame) -> pd.Series:
+    return c["consent_email_marketing"] & c["email"].notna()
+
+
+RULES = {
+    "winback_lapsed": lambda c: (c["lifecycle_stage"] == "lapsed") & (c["predicted_clv"] >= 50),
+    "churn_risk_valuable": lambda c: (
+        (c["has_active_magazine"] | c["has_active_season_ticket"])
+        & (c["probability_alive"] < 0.5)
+        & (c["predicted_clv"] >= 50)
+    ),
+    "cross_sell_workshop_to_theatre": lambda c: (
+        c["categories_bought"].map(
+            lambda cats: isinstance(cats, list | tuple | np.ndarray) and "workshop" in cats and "ticket" not in cats
+        )
+        & c["lifecycle_stage"].isin(["new", "active", "loyal", "won_back"])
+    ),
+}
+
+
+@pytest.mark.parametrize("audience", sorted(RULES))
+def test_customer_360_audiences_hold_exactly_their_rule(warehouse, audience):
+    _, wh = warehouse
+    customers = wh.df("select * from customer_360")
+    expected = set(customers.loc[RULES[audience](customers).fillna(False) & _reachable(customers), "customer_key"])
+    actual = set(wh.df(f"select customer_key from {audience}")["customer_key"])
+    assert actual == expected and actual, audience
+
+
+def test_reengage_declining_picks_sharp_drops_only(warehouse):
+    _, wh = warehouse
+    rows = wh.df("select * from reengage_declining")
+    assert len(rows) > 0
+    assert (rows["interactions_last_90_days"] < 0.25 * rows["usual_interactions_per_90_days"]).all()

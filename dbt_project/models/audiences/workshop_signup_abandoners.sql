@@ -76,7 +76,10 @@ select
     customers.first_name,
     customers.language,
     candidates.workshop_slug,
-    coalesce(workshop_names.workshop_name, upper(left(candidates.workshop_slug, 1)) || replace(substr(candidates.workshop_slug, 2), '-', ' ')) as workshop_name,
+    coalesce(
+        workshop_names.workshop_name,
+        upper(left(candidates.workshop_slug, 1)) || replace(substr(candidates.workshop_slug, 2), '-', ' ')
+    ) as workshop_name,
     candidates.started_on,
     candidates.visitor_id
 from candidates

@@ -36,6 +36,9 @@ per_customer as (
         max(order_date) as last_order_date,
         sum(order_amount) as monetary_value,
         avg(order_amount) as average_order_value,
+        -- the repeat orders' mean value, the spend input of the Gamma-Gamma model
+        (sum(order_amount) - arg_min(order_amount, order_date)) / nullif(count(*) - 1, 0)
+            as average_repeat_order_value,
         count(*) filter (where order_date > {{ as_of_date() }} - interval 365 day) as orders_last_365_days
     from orders
     group by customer_key

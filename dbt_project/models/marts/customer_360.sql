@@ -25,6 +25,10 @@ select
     coalesce(service.complaints, 0) as complaints,
     service.last_nps_score,
     service.last_nps_class,
+    clv.expected_purchases as predicted_purchases,
+    clv.probability_alive,
+    clv.expected_order_value as predicted_order_value,
+    coalesce(clv.predicted_clv, 0) as predicted_clv,
     lifecycle.lifecycle_stage,
     segments.* exclude (customer_key)  -- noqa: RF02
 from {{ ref('int_customer_profile') }} as profile
@@ -33,5 +37,6 @@ left join {{ ref('int_customer_subscriptions') }} as subs on profile.customer_ke
 left join {{ ref('int_customer_email') }} as email on profile.customer_key = email.customer_key
 left join {{ ref('int_customer_web') }} as web on profile.customer_key = web.customer_key
 left join {{ ref('int_customer_service') }} as service on profile.customer_key = service.customer_key
+left join {{ ref('int_customer_clv') }} as clv on profile.customer_key = clv.customer_key
 inner join {{ ref('int_customer_lifecycle') }} as lifecycle on profile.customer_key = lifecycle.customer_key
 inner join {{ ref('customer_segments') }} as segments on profile.customer_key = segments.customer_key

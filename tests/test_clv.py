@@ -1,0 +1,43 @@
+"""CLV models against the published fits on the CDNOW sample."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hourglass import clv
+
+CDNOW = pd.read_csv(Path(__file__).parent / "fixtures" / "cdnow_sample_calibration.csv")
+
+
+def within(value: float, published: float, share: float = 0.02) -> bool:
+    return abs(value - published) <= share * published
+
+
+def test_bgnbd_matches_the_published_cdnow_fit():
+    model = clv.fit_bgnbd(CDNOW["x"], CDNOW["t_x"], CDNOW["T"])
+    for name, published in {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}.items():
+        assert within(getattr(model, name), published), (name, getattr(model, name))
+
+
+def test_bgnbd_predictions_behave():
+    model = clv.BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    # A customer with 2 repeat purchases, the last in week 30.43 of 38.86 (FHL 2005 worked example).
+    assert model.expected_purchases(39, 2, 30.43, 38.86) == pytest.approx(1.226, abs=0.01)
+    # More recent activity means more expected purchases and a higher chance of being alive.
+    recent, stale = model.expected_purchases(52, [3, 3], [38.0, 5.0], [38.86, 38.86])
+    assert recent > stale
+    assert model.probability_alive(0, 0, 38.86) == 1.0  # no repeat purchase: not yet seen to drop out
+    assert model.probability_alive(3, 5.0, 38.86) < model.probability_alive(3, 38.0, 38.86) < 1.0
+
+
+def test_gamma_gamma_matches_the_published_fit_and_shrinks_to_the_mean():
+    model = clv.fit_gamma_gamma(CDNOW["x"], CDNOW["zbar"])
+    for name, published in {"p": 6.25, "q": 3.74, "gamma": 15.44}.items():
+        assert within(getattr(model, name), published), (name, getattr(model, name))
+    population = model.p * model.gamma / (model.q - 1)
+    one, many = model.expected_spend([1, 20], [100.0, 100.0])
+    assert population < one < many < 100.0  # more purchases: closer to the customer's own mean
+    assert model.expected_spend(0, 0.0) == pytest.approx(population)
+    assert np.isfinite(model.expected_spend(CDNOW["x"], CDNOW["zbar"])).all()
