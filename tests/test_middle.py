@@ -127,3 +127,19 @@ def test_customer_keys_are_stable_between_runs(warehouse):
         )
     assert again.success
     pd.testing.assert_frame_equal(first, con.df(query))
+
+
+def test_kpis_agree_with_the_rows_they_summarise(warehouse):
+    home, wh = warehouse
+    # Every buyer is new in exactly one month.
+    new, buyers = wh.one("select (select sum(new_customers) from kpi_lifecycle_monthly), "
+                         "(select buyers from kpi_customers)")  # fmt: skip
+    assert new == buyers > 0
+    # NPS from the lake: % promoters minus % detractors, over all answers.
+    glob = str(home / "lake" / "raw" / "nps_responses" / "load_date=*" / "*.parquet")
+    scores = duckdb.sql(f"select score from read_parquet('{glob}')").df()["score"]
+    expected = 100 * ((scores >= 9).mean() - (scores <= 6).mean())
+    (overall,) = wh.one("select sum(nps * responses) / sum(responses) from kpi_satisfaction_monthly")
+    assert overall == pytest.approx(expected)
+    (share,) = wh.one("select email_opt_in_share from kpi_customers")
+    assert share == pytest.approx(wh.one("select avg(consent_email_marketing::int) from customer_360")[0])

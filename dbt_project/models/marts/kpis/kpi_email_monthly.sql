@@ -1,0 +1,15 @@
+-- E-mail KPIs per month and mailing: sends, opens, clicks, unsubscribes and their rates.
+select
+    date_trunc('month', event_date) as event_month,
+    mailing_id,
+    count(*) filter (where event_type = 'send') as sends,
+    count(distinct subscriber_id) filter (where event_type = 'open') as unique_opens,
+    count(distinct subscriber_id) filter (where event_type = 'click') as unique_clicks,
+    count(*) filter (where event_type = 'unsubscribe') as unsubscribes,
+    count(*) filter (where event_type in ('bounce', 'spam_complaint')) as bounces_and_complaints,
+    count(distinct subscriber_id) filter (where event_type = 'open')
+    / nullif(count(*) filter (where event_type = 'send'), 0) as open_rate,
+    count(distinct subscriber_id) filter (where event_type = 'click')
+    / nullif(count(*) filter (where event_type = 'send'), 0) as click_rate
+from {{ ref('stg_esp_events') }}
+group by date_trunc('month', event_date), mailing_id
