@@ -44,10 +44,6 @@ class LoadResult:
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
 
-    @property
-    def quarantined_share(self) -> float:
-        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
-
 
 def landing_files(source: str) -> dict[date, list[Path]]:
     """Landing files of a source grouped by load date: the date in the file name, else its modification day."""
