@@ -1,38 +1,60 @@
 """Connected components over records and the identifiers they share: one component is one person.
 
 Records and identifiers are the nodes of one undirected graph; each unblocked link is an edge. SciPy's
-connected_components labels the graph exactly (no fixed number of SQL iterations to get wrong).
+connected_components labels the graph exactly (no fixed number of SQL iterations to get wrong). DuckDB
+numbers the nodes, so Python handles integer arrays only; the strings stay in Arrow.
 Each component is named by its anchor: its smallest CRM record, else its smallest record; the customer key
 (identity_map) is a hash of the anchor, so keys stay the same from run to run while the data does not change.
 """
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+RECORDS = """
+    select record_id, any_value(source) as source, any_value(source_key) as source_key
+    from links group by record_id order by record_id
+"""
+EDGES = """
+    with records as (
+        select record_id, row_number() over (order by record_id) - 1 as record_number
+        from (select distinct record_id from links)
+    ),
+    identifiers as (
+        select identifier_type, identifier_value,
+               row_number() over (order by identifier_type, identifier_value) - 1 as identifier_number
+        from (select distinct identifier_type, identifier_value from links
+              where not is_blocked and identifier_value is not null)
+    )
+    select records.record_number, identifiers.identifier_number
+    from links
+    inner join records using (record_id)
+    inner join identifiers using (identifier_type, identifier_value)
+    where not links.is_blocked
+"""
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    links = dbt.ref("int_identity_guarded_links").df()
+    links = dbt.ref("int_identity_guarded_links")
+    records = links.query("links", RECORDS).to_arrow_table()
+    edges = links.query("links", EDGES).fetchnumpy()
+    rows = edges["record_number"].astype(np.int64)
+    identifiers = edges["identifier_number"].astype(np.int64)
 
-    records, record_codes = np.unique(links["record_id"].to_numpy(dtype=object), return_inverse=True)
-    usable = (~links["is_blocked"].to_numpy(dtype=bool)) & links["identifier_value"].notna().to_numpy()
-    identifier = (links["identifier_type"] + ":" + links["identifier_value"]).to_numpy(dtype=object)[usable]
-    identifiers, identifier_codes = np.unique(identifier, return_inverse=True)
+    n_records = records.num_rows
+    n = n_records + (int(identifiers.max()) + 1 if len(identifiers) else 0)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, n_records + identifiers)), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1][:n_records]
 
-    n = len(records) + len(identifiers)
-    rows = record_codes[usable]
-    cols = len(records) + identifier_codes
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
+    # Records are sorted by id, so a component's first record is its smallest; the same among its CRM records.
+    position = np.arange(n_records)
+    is_crm = np.char.startswith(records["record_id"].to_numpy(zero_copy_only=False).astype(str), "crm:")
+    anchor = np.empty(labels.max() + 1, dtype=np.int64)
+    components, first = np.unique(labels, return_index=True)
+    anchor[components] = first
+    crm_components, crm_first = np.unique(labels[is_crm], return_index=True)
+    anchor[crm_components] = position[is_crm][crm_first]
 
-    people = pd.DataFrame({"record_id": records, "component": labels[: len(records)]})
-    people["is_crm"] = people["record_id"].str.startswith("crm:")
-    # Anchor: smallest CRM record of the component, else its smallest record.
-    ranked = people.sort_values(["component", "is_crm", "record_id"], ascending=[True, False, True])
-    anchors = ranked.drop_duplicates("component").set_index("component")["record_id"]
-    people["anchor_record_id"] = people["component"].map(anchors)
-    sources = links.drop_duplicates("record_id").set_index("record_id")[["source", "source_key"]]
-    people = people.join(sources, on="record_id")
-    return people[["record_id", "source", "source_key", "anchor_record_id"]]
+    return records.append_column("anchor_record_id", records["record_id"].take(pa.array(anchor[labels])))
