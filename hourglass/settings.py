@@ -60,12 +60,24 @@ def as_of_date() -> date:
         raise ValueError(f"HOURGLASS_AS_OF_DATE must be a date like 2026-11-22, got {raw!r}") from exc
 
 
+DAGSTER_YAML = """\
+# Written by hourglass when DAGSTER_HOME had no dagster.yaml; edit freely, it is not rewritten.
+telemetry:
+  enabled: false   # this pipeline phones nobody
+concurrency:
+  runs:
+    max_concurrent_runs: 2   # two cores: the landing sensor may ask for a run per source at once
+  pools:
+    default_limit: 1         # pool "warehouse": one dbt build writes the DuckDB file at a time
+"""
+
+
 def dagster_home() -> Path:
-    """DAGSTER_HOME (default HOURGLASS_HOME/dagster), created with telemetry off: this pipeline phones nobody."""
+    """DAGSTER_HOME (default HOURGLASS_HOME/dagster), with a dagster.yaml for this machine if it has none."""
     path = Path(os.environ.get("DAGSTER_HOME") or home() / "dagster").resolve()
     os.environ["DAGSTER_HOME"] = str(path)
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(DAGSTER_YAML)
     return path

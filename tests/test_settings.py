@@ -1,0 +1,32 @@
+"""Settings from the environment: clear errors, and a Dagster instance fit for this machine."""
+
+import dagster as dg
+import pytest
+
+from hourglass import settings
+
+
+def test_dagster_home_gets_an_instance_that_serialises_warehouse_writers(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    home = settings.dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        config = instance.get_concurrency_config()
+    assert config.pool_config.default_pool_limit == 1  # pool "warehouse" on the dbt assets
+    assert config.run_queue_config.max_concurrent_runs == 2
+    assert "enabled: false" in (home / "dagster.yaml").read_text()
+
+
+def test_an_existing_dagster_yaml_is_left_alone(tmp_path, monkeypatch):
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    settings.dagster_home()
+    assert (tmp_path / "dagster.yaml").read_text() == "telemetry:\n  enabled: true\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("HOURGLASS_AS_OF_DATE", "22-11-2026"), ("HOURGLASS_QUARANTINE_WARN_SHARE", "veel")]
+)
+def test_a_malformed_setting_fails_naming_it(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        settings.as_of_date() if name == "HOURGLASS_AS_OF_DATE" else settings.float_setting(name, 0.02)
