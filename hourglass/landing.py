@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from hourglass import lake, settings
 from hourglass.sources import Column, SourceContract
@@ -191,10 +192,11 @@ def _load_one(
         """
     )
     file_lit = _sql_str(path.name)
-    con.execute(
-        f"copy (select * exclude (_row, _reason, _raw_line), {file_lit} as _source_file from checked "
-        f"where _reason is null) to {_sql_str(str(rows_out))} (format parquet)"
-    )
+    # pyarrow's Parquet writer is about twice as fast as DuckDB's here (docs/performance.md)
+    rows = con.sql(
+        f"select * exclude (_row, _reason, _raw_line), {file_lit} as _source_file from checked where _reason is null"
+    ).to_arrow_table()
+    pq.write_table(rows, rows_out)
     con.execute(
         f"""
         copy (
