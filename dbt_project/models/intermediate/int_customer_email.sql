@@ -1,20 +1,19 @@
--- E-mail engagement per customer, from the ESP's events.
+-- E-mail engagement per customer, rolled up from the daily subscriber table.
 select
     map.customer_key,
-    count(*) filter (where events.event_type = 'send') as emails_sent,
-    count(*) filter (where events.event_type = 'open') as email_opens,
-    count(*) filter (where events.event_type = 'click') as email_clicks,
-    count(*) filter (
-        where events.event_type = 'click' and events.event_date > {{ as_of_date() }} - interval 90 day
+    sum(daily.sends) as emails_sent,
+    sum(daily.opens) as email_opens,
+    sum(daily.clicks) as email_clicks,
+    sum(daily.clicks) filter (
+        where daily.event_date > {{ as_of_date() }} - interval 90 day
     ) as email_clicks_last_90_days,
-    count(*) filter (
-        where events.event_type = 'click'
-        and events.event_date <= {{ as_of_date() }} - interval 90 day
-        and events.event_date > {{ as_of_date() }} - interval 365 day
+    sum(daily.clicks) filter (
+        where daily.event_date <= {{ as_of_date() }} - interval 90 day
+        and daily.event_date > {{ as_of_date() }} - interval 365 day
     ) as email_clicks_prior_275_days,
-    max(events.event_at) filter (where events.event_type = 'click') as last_email_click_at,
-    bool_or(events.event_type = 'unsubscribe') as has_unsubscribed,
-    bool_or(events.event_type in ('bounce', 'spam_complaint')) as has_bounced_or_complained
-from {{ ref('stg_esp_events') }} as events
-inner join {{ ref('identity_map') }} as map on map.record_id = 'esp:' || events.subscriber_id
+    max(daily.last_click_at) as last_email_click_at,
+    sum(daily.unsubscribes) > 0 as has_unsubscribed,
+    sum(daily.bounces_and_complaints) > 0 as has_bounced_or_complained
+from {{ ref('int_esp_events_daily') }} as daily
+inner join {{ ref('identity_map') }} as map on map.record_id = 'esp:' || daily.subscriber_id
 group by map.customer_key
