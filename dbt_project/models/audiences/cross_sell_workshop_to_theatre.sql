@@ -1,15 +1,10 @@
 -- Campaign: workshop participants who have never bought a theatre ticket: invite them to a performance.
 select
-    customer_key,
-    crm_customer_id as customer_id,
-    email,
-    first_name,
-    language,
+    {{ audience_contact_columns() }},
     last_order_date
 from {{ ref('customer_360') }}
 where
     list_contains(categories_bought, 'workshop')
     and not list_contains(categories_bought, 'ticket')
     and lifecycle_stage in ('new', 'active', 'loyal', 'won_back')
-    and consent_email_marketing
-    and email is not null
+    and {{ reachable_by_email() }}

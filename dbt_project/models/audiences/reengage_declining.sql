@@ -16,16 +16,11 @@ with engagement as (
 )
 
 select
-    customer_key,
-    crm_customer_id as customer_id,
-    email,
-    first_name,
-    language,
+    {{ audience_contact_columns() }},
     recent as interactions_last_90_days,
     round(before * 90.0 / 275, 1) as usual_interactions_per_90_days
 from engagement
 where
     before >= 4  -- enough history to speak of a decline
     and recent < {{ var('reengage_max_recent_share') }} * before * 90.0 / 275
-    and consent_email_marketing
-    and email is not null
+    and {{ reachable_by_email() }}

@@ -1,18 +1,13 @@
 -- Campaign: welcome everyone who became a CRM customer recently and said yes to marketing e-mail.
 -- One row per customer; the columns are what the message templates may use.
 select
-    customer_key,
-    crm_customer_id as customer_id,
-    email,
-    first_name,
+    {{ audience_contact_columns() }},
     last_name,
-    language,
     first_known_at as created_at,
     date_diff('day', cast(first_known_at as date), {{ as_of_date() }}) as days_since_joining
 from {{ ref('customer_360') }}
 where
     is_crm_customer
-    and consent_email_marketing
-    and email is not null
+    and {{ reachable_by_email() }}
     and cast(first_known_at as date) > {{ as_of_date() }} - interval {{ var('welcome_window_days') }} day
     and cast(first_known_at as date) <= {{ as_of_date() }}

@@ -70,11 +70,7 @@ candidates as (
 )
 
 select
-    customers.crm_customer_id as customer_id,
-    candidates.customer_key,
-    customers.email,
-    customers.first_name,
-    customers.language,
+    {{ audience_contact_columns('customers') }},
     candidates.workshop_slug,
     coalesce(
         workshop_names.workshop_name,
@@ -85,7 +81,7 @@ select
 from candidates
 inner join {{ ref('customer_360') }} as customers on candidates.customer_key = customers.customer_key
 left join workshop_names on candidates.workshop_slug = workshop_names.workshop_slug
-where customers.email is not null and customers.consent_email_marketing
+where {{ reachable_by_email('customers') }}
 qualify row_number() over (
     partition by candidates.customer_key order by candidates.started_on desc, candidates.workshop_slug asc
 ) = 1
