@@ -248,6 +248,8 @@ def load_date(contract: SourceContract, day: date, files: list[Path], force: boo
             _load_one(
                 con, f, header, contract, rows_dir / f"{f.stem}.parquet", quarantine_dir / f"{f.stem}.parquet", result
             )
+        if not headers:  # only empty files: the day still has a (zero-row) table
+            _write_empty(con, contract, rows_dir / "empty.parquet")
         (rows_dir / "_files.json").write_text(
             json.dumps(
                 {
@@ -262,6 +264,39 @@ def load_date(contract: SourceContract, day: date, files: list[Path], force: boo
     return result
 
 
+SQL_TYPES = {
+    "integer": "bigint",
+    "decimal": "decimal(18, 2)",
+    "date": "date",
+    "timestamp": "timestamp",
+    "boolean": "boolean",
+}
+
+
+def ensure_not_missing(contract: SourceContract) -> None:
+    """A source that has delivered nothing yet is an empty table downstream, not a missing one.
+
+    Writes one zero-row partition with the contract's columns and types, dated HOURGLASS_AS_OF_DATE; the
+    first real load of that date replaces it.
+    """
+    dataset = lake.raw_dataset(contract.name)
+    if any(dataset.glob("load_date=*/*.parquet")):
+        return
+    with lake.replacing_partitions([dataset], settings.as_of_date()) as (staging,), duckdb.connect() as con:
+        _write_empty(con, contract, staging / "empty.parquet")
+
+
+def _write_empty(con: duckdb.DuckDBPyConnection, contract: SourceContract, path: Path) -> None:
+    """A zero-row Parquet file with the contract's columns and types."""
+    columns = [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in contract.columns]
+    con.execute(
+        f"copy (select {', '.join(columns)}, cast(null as varchar) as _source_file limit 0) "
+        f"to {_sql_str(str(path))} (format parquet)"
+    )
+
+
 def load_source(contract: SourceContract, force: bool = False) -> list[LoadResult]:
     """Load every load date found in the source's landing folder; unchanged ones are skipped."""
-    return [load_date(contract, day, files, force) for day, files in sorted(landing_files(contract.name).items())]
+    results = [load_date(contract, day, files, force) for day, files in sorted(landing_files(contract.name).items())]
+    ensure_not_missing(contract)
+    return results

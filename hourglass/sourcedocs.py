@@ -38,7 +38,8 @@ How a file is read:
   warns above `HOURGLASS_QUARANTINE_WARN_SHARE` (default 0.02).
 - **Other columns** are kept as text: a source that gains a column can be selected downstream at once.
 - Fields may be quoted with `"` (a quote inside is doubled); quoted fields may contain line breaks and the
-  delimiter. UTF-8 files may start with a byte-order mark. An empty file is a load of zero rows.
+  delimiter. UTF-8 files may start with a byte-order mark. An empty file is a load of zero rows, and a source
+  that has delivered nothing yet is an empty table with the contract's columns, so the models downstream run.
 - Several versions of the same key may arrive (an updated customer): the lake keeps them all, and staging
   keeps the newest by the version column.
 """

@@ -137,3 +137,17 @@ def test_empty_file_loads_nothing_and_fails_nothing(home):
     path.touch()
     (result,) = landing.load_source(CONTRACTS["social_mentions"])
     assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (0, 0, 0)
+
+
+def test_a_source_that_never_delivered_is_an_empty_typed_table(home, monkeypatch):
+    monkeypatch.setenv("HOURGLASS_AS_OF_DATE", "2026-11-20")
+    assert landing.load_source(CONTRACTS["social_mentions"]) == []
+    rows = duckdb.sql(f"select * from read_parquet('{lake.raw_glob('social_mentions')}', hive_partitioning = true)")
+    assert rows.fetchall() == []
+    types = dict(zip(rows.columns, map(str, rows.types), strict=True))
+    assert types["posted_at"] == "TIMESTAMP" and types["mention_id"] == "VARCHAR" and "load_date" in types
+    # the first real delivery for that day replaces the placeholder
+    mention = {"mention_id": "M1", "platform": "x", "handle": "@a", "posted_at": "2026-11-20T10:00:00"}
+    write_landing(home, "social_mentions", "social_mentions_2026-11-20.csv", [mention])
+    landing.load_source(CONTRACTS["social_mentions"])
+    assert [r[0] for r in lake_rows("social_mentions")] == ["M1"]
