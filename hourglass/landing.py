@@ -224,7 +224,8 @@ def _load_one(
     result.rows_in += loaded + quarantined_rows + unreadable
 
 
-def _fingerprint(files: list[Path]) -> list[list]:
+def fingerprint(files: list[Path]) -> list[list]:
+    """What identifies a set of landing files: names, sizes and modification times."""
     return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
 
 
@@ -232,10 +233,10 @@ def load_date(contract: SourceContract, day: date, files: list[Path], force: boo
     """Load every landing file of one load date into the lake, replacing that partition."""
     result = LoadResult(source=contract.name, load_date=day, files=[f.name for f in files])
     marker = lake.partition_dir(lake.raw_dataset(contract.name), day) / "_files.json"
-    fingerprint = _fingerprint(files)
+    files_print = fingerprint(files)
     if not force and marker.exists():
         stored = json.loads(marker.read_text())
-        if stored["files"] == fingerprint:
+        if stored["files"] == files_print:
             for key in ("rows_in", "rows_loaded", "rows_quarantined", "reasons"):
                 setattr(result, key, stored[key])
             result.skipped = True
@@ -253,7 +254,7 @@ def load_date(contract: SourceContract, day: date, files: list[Path], force: boo
         (rows_dir / "_files.json").write_text(
             json.dumps(
                 {
-                    "files": fingerprint,
+                    "files": files_print,
                     "rows_in": result.rows_in,
                     "rows_loaded": result.rows_loaded,
                     "rows_quarantined": result.rows_quarantined,

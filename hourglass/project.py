@@ -23,7 +23,7 @@ dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=sett
 def prepare() -> None:
     """Write target/manifest.json (`dbt parse`) and the folder audiences are exported to (dbt-duckdb does not
     create it); called by the CLI, the test fixtures and `make dev`."""
-    settings.audience_export("_").parent.mkdir(parents=True, exist_ok=True)
+    settings.ensure_audience_dir()
     dbt_project.preparer.prepare(dbt_project)
 
 

@@ -18,8 +18,7 @@ def landing_fingerprints() -> dict[str, str]:
     for source in FILE_SOURCES:
         files = [f for day_files in landing.landing_files(source).values() for f in day_files]
         if files:
-            stats = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-            prints[source] = hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+            prints[source] = hashlib.sha256(json.dumps(landing.fingerprint(files)).encode()).hexdigest()[:16]
     return prints
 
 

@@ -34,6 +34,13 @@ def warehouse_path() -> Path:
     return home() / "warehouse.duckdb"
 
 
+def ensure_audience_dir() -> Path:
+    """dbt-duckdb writes audiences to files but does not create their folder."""
+    path = lake_dir() / "audiences"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def audience_export(model_name: str) -> Path:
     """Where dbt-duckdb's external materialisation writes an audience (profiles.yml: external_root)."""
     return lake_dir() / "audiences" / f"{model_name}.parquet"

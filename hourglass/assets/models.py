@@ -28,6 +28,6 @@ translator = HourglassTranslator()
     pool="warehouse",  # DuckDB allows one writing process: warehouse writers queue in this pool
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    settings.audience_export("_").parent.mkdir(parents=True, exist_ok=True)  # dbt-duckdb does not create it
+    settings.ensure_audience_dir()
     dbt_vars = {"as_of_date": settings.as_of_date().isoformat()}
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()

@@ -325,3 +325,11 @@ def typed_phone(rng: np.random.Generator, nsn: pa.Array, mobile: np.ndarray) -> 
     for k in range(1, 6):
         out = pc.if_else(pa.array(which == k), pc.if_else(pa.array(mobile), mob_forms[k], land_forms[k]), out)
     return out
+
+
+def pick_persons(rng: np.random.Generator, p: People, n: int, crm_share: float) -> np.ndarray:
+    """n persons, each a CRM customer with probability crm_share, else a prospect (when there are any)."""
+    crm = np.flatnonzero(p.has_crm)
+    other = np.flatnonzero(~p.has_crm)
+    from_crm = rng.random(n) < (crm_share if len(other) else 1.0)
+    return np.where(from_crm, rng.choice(crm, n), rng.choice(other, n) if len(other) else 0)

@@ -10,7 +10,7 @@ from . import fields as f
 from .clock import Clock
 from .crm import customer_ids
 from .defects import BAD_TIMESTAMPS, Planter, SourceResult
-from .people import People, typed_email
+from .people import People, pick_persons, typed_email
 
 CHANNELS = ("email", "phone", "chat", "counter")
 CATEGORIES = ("tickets", "workshops", "magazine", "billing", "accessibility", "other")
@@ -18,10 +18,7 @@ CATEGORIES = ("tickets", "workshops", "magazine", "billing", "accessibility", "o
 
 def build(rng: np.random.Generator, p: People, cust_no: np.ndarray, clock: Clock) -> SourceResult:
     n = int(round(0.1 * p.n))
-    crm = np.flatnonzero(p.has_crm)
-    other = np.flatnonzero(~p.has_crm)
-    from_crm = rng.random(n) < (0.8 if len(other) else 1.0)
-    persons = np.where(from_crm, rng.choice(crm, n), rng.choice(other, n) if len(other) else 0)
+    persons = pick_persons(rng, p, n, crm_share=0.8)
     opened = clock.seasonal_days(rng, n) * f.DAY + Clock.times_of_day(rng, n, "office")
     order = np.lexsort((persons, opened))
     persons, opened = persons[order], opened[order]
