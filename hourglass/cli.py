@@ -52,6 +52,37 @@ def _run(args: argparse.Namespace) -> None:
         sys.exit(f"job {args.job} failed: see the log above or the run in the Dagster UI (make dev)")
 
 
+def _activate(args: argparse.Namespace) -> None:
+    """One campaign's send outside Dagster, with the same rules and ledger (for operators and crash tests)."""
+    import uuid
+
+    from hourglass import activation
+    from hourglass.campaigns import Campaign, audience_nodes
+    from hourglass.project import manifest
+    from hourglass.resources.channels import channel_resources, plain_secret
+
+    campaigns = [Campaign.from_manifest_node(node) for node in audience_nodes(manifest())]
+    chosen = next((c for c in campaigns if c.name == args.campaign), None)
+    if chosen is None:
+        sys.exit(f"no campaign {args.campaign!r}; campaigns: {', '.join(c.name for c in campaigns)}")
+    resources = channel_resources(secret=plain_secret)
+    channels = activation.Channels(
+        outbox=resources["outbox"],
+        smtp=resources["smtp"],
+        sms=resources["sms"],
+        webhook=resources["webhook"],
+        ads=resources["ad_audiences"],
+    )
+    try:
+        result = activation.run_campaign(
+            chosen, campaigns, channels, run_id=f"cli-{uuid.uuid4().hex[:12]}", approve_audience_change=args.approve
+        )
+    except activation.GuardError as exc:
+        sys.exit(str(exc))
+    for name, value in result.items():
+        print(f"{name}: {value}")
+
+
 def _summary(_: argparse.Namespace) -> None:
     from hourglass import summary
 
@@ -90,6 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--job", default="nightly")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(func=_run)
+
+    act = sub.add_parser("activate", help="send one campaign now (the same rules as its Dagster asset)")
+    act.add_argument("campaign")
+    act.add_argument("--approve", action="store_true", help="send even if the audience size tripped the guard")
+    act.set_defaults(func=_activate)
 
     sub.add_parser("summary", help="print rows per layer and messages per channel").set_defaults(func=_summary)
 

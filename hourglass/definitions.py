@@ -14,7 +14,7 @@ from hourglass.assets.models import dbt_models
 from hourglass.assets.web import ga4_web
 from hourglass.project import dbt_project
 from hourglass.resources.ga4 import Ga4Resource
-from hourglass.resources.outbox import OutboxResource
+from hourglass.resources.channels import channel_resources
 from hourglass.sensors import landing_files_sensor
 
 settings.home()  # export the absolute HOURGLASS_HOME before dbt or any asset reads it
@@ -36,7 +36,7 @@ defs = dg.Definitions(
     sensors=[landing_files_sensor],
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
-        "outbox": OutboxResource(),
+        **channel_resources(),
         "ga4": Ga4Resource(
             property_id=os.environ.get("HOURGLASS_GA4_PROPERTY_ID", ""),
             endpoint=os.environ.get("HOURGLASS_GA4_ENDPOINT", ""),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+import markupsafe
 
 from hourglass import settings
 
 FALLBACK_LANGUAGES = ("en", "nl")
+LINK = re.compile(r"https?://[^\s<>&]+(?:&amp;[^\s<>&]+)*")
 
 
 @lru_cache(maxsize=1)
@@ -36,34 +39,41 @@ def _template(template: str, channel: str, language: str) -> jinja2.Template:
     return env.select_template(names)
 
 
-def tracked_link(campaign: str, channel: str) -> str:
+def visitor_id(row: Mapping[str, Any]) -> str:
+    """The opaque id a tracked link carries: the person's web visitor id, else one derived from the customer key.
+
+    It ties a click to a web visit (GA's user-scoped dimension) without any personal data in the URL.
+    """
+    known = row.get("visitor_id")
+    return str(known) if known else "hg-" + hashlib.sha256(str(row["customer_key"]).encode()).hexdigest()[:20]
+
+
+def tracked_link(campaign: str, channel: str, row: Mapping[str, Any] | None = None) -> str:
     site = os.environ.get("HOURGLASS_SITE_URL", "https://www.example-theater.nl").rstrip("/")
-    return f"{site}/agenda?" + urlencode({"utm_source": "hourglass", "utm_medium": channel, "utm_campaign": campaign})
+    query = {"utm_source": "hourglass", "utm_medium": channel, "utm_campaign": campaign}
+    if row is not None:
+        query["hg_vid"] = visitor_id(row)
+    return f"{site}/agenda?" + urlencode(query)
+
+
+def _html(body: str) -> str:
+    """The HTML part from the plain text: paragraphs, line breaks and clickable links, everything escaped."""
+    paragraphs = []
+    for block in body.strip().split("\n\n"):
+        text = LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(markupsafe.escape(block)))
+        paragraphs.append("<p>" + text.replace("\n", "<br>\n") + "</p>")
+    return "<!doctype html>\n<html><body>\n" + "\n".join(paragraphs) + "\n</body></html>\n"
 
 
 def render(template: str, channel: str, row: Mapping[str, Any], campaign: str) -> tuple[str, str]:
-    """Subject and body of one message; the template's `subject` and `body` blocks."""
+    """Subject and body of one message; the template's `subject` (optional for SMS) and `body` blocks."""
     tmpl = _template(template, channel, str(row.get("language") or "nl"))
-    context = tmpl.new_context({**row, "campaign": campaign, "link": tracked_link(campaign, channel)})
-    subject = "".join(tmpl.blocks["subject"](context)).strip()
+    context = tmpl.new_context({**row, "campaign": campaign, "link": tracked_link(campaign, channel, row)})
+    subject = "".join(tmpl.blocks["subject"](context)).strip() if "subject" in tmpl.blocks else ""
     body = "".join(tmpl.blocks["body"](context)).strip() + "\n"
     return subject, body
 
 
-def build_messages(
-    campaign: str, template: str, channel: str, send_window: str, rows: list[dict[str, Any]]
-) -> Iterator[dict[str, Any]]:
-    for row in rows:
-        subject, body = render(template, channel, row, campaign)
-        yield {
-            "key": message_key(campaign, row["customer_key"], channel, send_window),
-            "campaign": campaign,
-            "channel": channel,
-            "send_window": send_window,
-            "customer_key": row["customer_key"],
-            "customer_id": row.get("customer_id"),
-            "to": row["email"],
-            "language": row.get("language"),
-            "subject": subject,
-            "body": body,
-        }
+def render_email(template: str, row: Mapping[str, Any], campaign: str) -> dict[str, str]:
+    subject, body = render(template, "email", row, campaign)
+    return {"subject": subject, "body": body, "html": _html(body)}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -44,6 +45,39 @@ def ensure_audience_dir() -> Path:
 def audience_export(model_name: str) -> Path:
     """Where dbt-duckdb's external materialisation writes an audience (profiles.yml: external_root)."""
     return lake_dir() / "audiences" / f"{model_name}.parquet"
+
+
+def ledger_path() -> Path:
+    """The send ledger (SQLite in WAL mode): one file for every campaign, so the frequency cap sees them all."""
+    path = home() / "ledger" / "sends.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def int_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+TIMEZONE = "Europe/Amsterdam"
+
+
+def now() -> datetime:
+    """The moment a run acts at (HOURGLASS_NOW, ISO, for tests and replays; default the clock), in TIMEZONE."""
+    zone = ZoneInfo(os.environ.get("HOURGLASS_TIMEZONE") or TIMEZONE)
+    raw = os.environ.get("HOURGLASS_NOW")
+    if not raw:
+        return datetime.now(zone)
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError(f"HOURGLASS_NOW must be a moment like 2026-11-22T10:00:00, got {raw!r}") from exc
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
 
 
 def float_setting(name: str, default: float) -> float:

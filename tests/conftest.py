@@ -165,6 +165,7 @@ def pipeline(tmp_path_factory, dbt_manifest):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+        mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")  # outside every campaign's quiet hours
         from hourglass.generator import generate
 
         generate(out=home / "landing", customers=800, seed=11, as_of=AS_OF)

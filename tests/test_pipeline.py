@@ -13,6 +13,7 @@ import pytest
 from conftest import AS_OF, WINDOW_DAYS
 
 from hourglass import lake, settings
+from hourglass.activation import in_holdout
 
 
 def _expected_welcome() -> pd.DataFrame:
@@ -31,16 +32,37 @@ def _expected_welcome() -> pd.DataFrame:
     return out.set_index("customer_id")
 
 
+def _receipts(home, campaign: str) -> pd.DataFrame:
+    """What activation recorded for a campaign, with the CRM id beside each customer key."""
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        keys = con.sql("select customer_key, crm_customer_id as customer_id from customer_360").df()
+    receipts = duckdb.sql(
+        f"select * from read_parquet('{lake.raw_glob('activation_receipts')}') where campaign = '{campaign}'"
+    ).df()
+    return receipts.merge(keys, on="customer_key", how="left")
+
+
+def _key(home, customer_id: str) -> str:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute("select customer_key from customer_360 where crm_customer_id = ?", [customer_id]).fetchone()[0]
+
+
 def test_outbox_holds_one_message_per_eligible_customer(pipeline):
     home, _ = pipeline
     outbox = home / "outbox" / "email" / "welcome_new_members" / f"{AS_OF}.jsonl"
     messages = {m["customer_id"]: m for m in map(json.loads, outbox.read_text().splitlines())}
     expected = _expected_welcome()
+    receipts = _receipts(home, "welcome_new_members")
+    held_out = set(receipts.loc[receipts.status == "held_out", "customer_id"])
+    suppressed = set(receipts.loc[receipts.status == "suppressed", "customer_id"])
 
-    assert set(messages) == set(expected.index)
-    assert {"T1", "T3"} <= set(messages) and not {"T2", "T4", "T5", "T6"} & set(messages)
+    # Everyone eligible is messaged, held out (about 10%, by hash) or suppressed with a reason; never two of these.
+    assert set(messages) | held_out | suppressed == set(expected.index)
+    assert not set(messages) & (held_out | suppressed)
+    assert held_out == {c for c in expected.index if in_holdout("welcome_new_members", _key(home, c), 0.1)}
+    assert {"T1", "T3"} <= set(messages) | held_out and not {"T2", "T4", "T5", "T6"} & set(messages)
     assert len(messages) > 2, "the generated data should bring its own new members"
-    for customer_id, row in expected.iterrows():
+    for customer_id, row in expected.loc[sorted(messages)].iterrows():
         message = messages[customer_id]
         key = hashlib.sha256(f"welcome_new_members|{message['customer_key']}|email|{AS_OF}".encode()).hexdigest()
         assert message["key"] == key[:32]
@@ -91,7 +113,10 @@ def test_every_layer_reported_its_counts(pipeline):
     assert web["embedded_emulator"].value is True and web["rows_loaded"].value > 0
     assert web["days_fetched"].value == 401  # backfill_days + today, one partition each
     activation = materialized["activation/welcome_new_members"]
-    assert activation["messages_email"].value == activation["audience_size"].value == len(_expected_welcome())
+    assert activation["audience_size"].value == len(_expected_welcome())
+    accounted = sum(v.value for k, v in activation.items() if k.startswith("email_") or k == "held_out")
+    assert accounted == activation["audience_size"].value
+    assert activation["result_sent"].value == activation["email_to_send"].value
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks.get("not_null_stg_crm_customers_customer_id") is True
 
@@ -115,7 +140,11 @@ def test_lineage_runs_source_to_staging_to_audience_to_activation(dbt_manifest):
 
     assert key("crm_customers") in parents(key("stg_crm_customers"))
     assert key("customer_360") in parents(key("welcome_new_members"))
-    assert parents(key(["activation", "welcome_new_members"])) == {key("welcome_new_members")}
+    # the audience, and the sources send-time consent is read from
+    assert parents(key(["activation", "welcome_new_members"])) == {
+        key("welcome_new_members"),
+        *map(key, ["crm_customers", "leads", "esp_events"]),
+    }
     # every source reaches the abandoner campaign through the dbt models
     upstream = ancestors(key(["activation", "workshop_signup_abandoners"]))
     assert {
@@ -162,8 +191,8 @@ def test_summary_counts_every_layer(pipeline):
         mp.setenv("HOURGLASS_HOME", str(home))
         layers = summary.collect()
         text = summary.render(layers)
-    sent = sum(1 for f in (home / "outbox").rglob("*.jsonl") for _ in f.open())
-    assert layers["outbox"] == {"email": sent}
+    sent = {d.name: sum(1 for f in d.rglob("*.jsonl") for _ in f.open()) for d in (home / "outbox").iterdir()}
+    assert layers["outbox"] == sent and sent["email"] > 0
     assert layers["audiences"]["workshop_signup_abandoners"] > 0
     assert sum(layers["lifecycle stages"].values()) == layers["warehouse"]["customer_360"]
     assert 0 < layers["segments"]["young people"] < layers["warehouse"]["customer_360"]

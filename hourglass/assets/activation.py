@@ -1,60 +1,77 @@
 """Bottom of the hourglass: one activation asset per audience model, built from the dbt manifest."""
 
 import dagster as dg
-import duckdb
 from dagster_dbt import get_asset_key_for_model
+from pydantic import Field
 
-from hourglass import messages, settings
+from hourglass import activation
 from hourglass.assets.models import dbt_models
 from hourglass.campaigns import Campaign, audience_nodes
+from hourglass.channels.ads import AdAudienceResource
+from hourglass.channels.http import SmsResource, WebhookResource
+from hourglass.channels.outbox import OutboxResource
+from hourglass.channels.smtp import SmtpResource
 from hourglass.project import manifest
-from hourglass.resources.outbox import OutboxResource
+
+# Send-time consent is read from these sources in the lake, so they are upstream of every campaign.
+CONSENT_SOURCES = [dg.AssetKey("crm_customers"), dg.AssetKey("leads"), dg.AssetKey("esp_events")]
 
 
-def read_audience(model_name: str) -> list[dict]:
-    path = settings.audience_export(model_name)
-    if not path.exists():
-        raise FileNotFoundError(f"audience export {path} is missing: materialise the dbt model {model_name} first")
-    with duckdb.connect() as con:
-        cursor = con.execute(f"select * from read_parquet('{path}') order by customer_key")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, values, strict=False)) for values in cursor.fetchall()]
+class ActivationConfig(dg.Config):
+    approve_audience_change: bool = Field(
+        default=False,
+        description="Send even though the audience grew or shrank beyond the campaign's guard_max_change.",
+    )
 
 
-def build_activation_asset(campaign: Campaign) -> dg.AssetsDefinition:
+def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["activation", campaign.name]),
         group_name="activate",
-        deps=[get_asset_key_for_model([dbt_models], campaign.name)],
+        deps=[get_asset_key_for_model([dbt_models], campaign.name), *CONSENT_SOURCES],
         description=f"Sends campaign {campaign.name} ({', '.join(campaign.channels)}). {campaign.description}",
         kinds={"python"},
+        pool="ledger_" + campaign.name,  # one send of a campaign at a time; campaigns run side by side
         metadata={
             "channels": list(campaign.channels),
             "priority": campaign.priority,
             "holdout_share": campaign.holdout_share,
+            "cooldown_days": campaign.cooldown_days,
+            "quiet_hours": campaign.quiet_hours or "none",
+            "guard_max_change": campaign.guard_max_change,
             "template": campaign.template,
         },
     )
-    def _activate(context: dg.AssetExecutionContext, outbox: OutboxResource) -> dg.MaterializeResult:
-        rows = read_audience(campaign.name)
-        send_window = settings.as_of_date().isoformat()
-        sent = {}
-        for channel in campaign.channels:
-            built = messages.build_messages(campaign.name, campaign.template, channel, send_window, rows)
-            path, count = outbox.deliver(channel, campaign.name, send_window, built)
-            sent[channel] = count
-            context.log.info(f"{campaign.name}: {count} {channel} message(s) written to {path}")
-        # Counts only: personal data stays out of Dagster's metadata.
-        return dg.MaterializeResult(
-            metadata={
-                "audience_size": len(rows),
-                "send_window": send_window,
-                **{f"messages_{channel}": n for channel, n in sent.items()},
-            }
+    def _activate(
+        context: dg.AssetExecutionContext,
+        config: ActivationConfig,
+        outbox: OutboxResource,
+        smtp: SmtpResource,
+        sms: SmsResource,
+        webhook: WebhookResource,
+        ad_audiences: AdAudienceResource,
+    ) -> dg.MaterializeResult:
+        def observe(plan: dict) -> None:
+            # The plan is on record before anything is sent, also when the guard then stops the send.
+            context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata={"plan": plan, **plan}))
+
+        result = activation.run_campaign(
+            campaign,
+            campaigns,
+            activation.Channels(outbox=outbox, smtp=smtp, sms=sms, webhook=webhook, ads=ad_audiences),
+            run_id=context.run_id,
+            approve_audience_change=config.approve_audience_change,
+            observe=observe,
+            log=context.log.warning,
         )
+        for error in result.pop("errors"):
+            context.log.error(error)
+        # Counts only: personal data stays out of Dagster's metadata.
+        return dg.MaterializeResult(metadata=result)
 
     return _activate
 
 
 def build_activation_assets() -> list[dg.AssetsDefinition]:
-    return [build_activation_asset(Campaign.from_manifest_node(node)) for node in audience_nodes(manifest())]
+    campaigns = [Campaign.from_manifest_node(node) for node in audience_nodes(manifest())]
+    return [build_activation_asset(campaign, campaigns) for campaign in campaigns]

@@ -7,4 +7,4 @@ where
     list_contains(categories_bought, 'workshop')
     and not list_contains(categories_bought, 'ticket')
     and lifecycle_stage in ('new', 'active', 'loyal', 'won_back')
-    and {{ reachable_by_email() }}
+    and {{ reachable_by_email_or_sms() }}

@@ -2,12 +2,7 @@
 -- less than reengage_max_recent_share of what their previous 275 days would predict for 90 days.
 with engagement as (
     select
-        customer_360.customer_key,
-        customer_360.crm_customer_id,
-        customer_360.email,
-        customer_360.first_name,
-        customer_360.language,
-        customer_360.consent_email_marketing,
+        customer_360.*,
         coalesce(email.email_clicks_last_90_days, 0) + coalesce(web.web_sessions_last_90_days, 0) as recent,
         coalesce(email.email_clicks_prior_275_days, 0) + coalesce(web.web_sessions_prior_275_days, 0) as before
     from {{ ref('customer_360') }} as customer_360

@@ -81,7 +81,7 @@ select
 from candidates
 inner join {{ ref('customer_360') }} as customers on candidates.customer_key = customers.customer_key
 left join workshop_names on candidates.workshop_slug = workshop_names.workshop_slug
-where {{ reachable_by_email('customers') }}
+where {{ reachable_by_email_or_sms('customers') }}
 qualify row_number() over (
     partition by candidates.customer_key order by candidates.started_on desc, candidates.workshop_slug asc
 ) = 1

@@ -1,0 +1,427 @@
+"""The rules that hold on every send, and the send itself.
+
+`plan_window` decides, for every campaign of one send window in priority order, what happens to each audience
+row: held out, suppressed (with a reason) or sent on a channel. Planning over all campaigns at once makes the
+cross-channel frequency cap come out the same whichever campaign's asset runs first. `send_campaign` then
+records each key in the ledger before sending it and its outcome after, so a re-run, a retry or a restart
+after a crash resumes exactly what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hourglass import lake, messages, settings
+from hourglass.campaigns import Campaign
+from hourglass.channels import MESSAGE_CHANNELS, Sender, valid_email, valid_phone
+from hourglass.channels.ads import PLATFORMS, hashed_identifiers
+from hourglass.consent import current_consent
+from hourglass.ledger import Ledger, Outcome
+
+SEND, SUPPRESSED, HELD_OUT = "send", "suppressed", "held_out"
+RECEIPTS = "activation_receipts"
+PROFILE_FIELDS = ("lifecycle_stage", "age_band", "region", "main_interest", "value_tier")
+
+
+class GuardError(Exception):
+    """The audience changed more than the campaign allows: nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    frequency_cap: int  # marketing messages per customer ...
+    frequency_days: int  # ... within this many days, all campaigns and channels together
+
+    @classmethod
+    def from_env(cls) -> Rules:
+        return cls(
+            frequency_cap=settings.int_setting("HOURGLASS_FREQUENCY_CAP", 3),
+            frequency_days=settings.int_setting("HOURGLASS_FREQUENCY_DAYS", 7),
+        )
+
+
+@dataclass
+class Decision:
+    campaign: str
+    customer_key: str
+    channel: str | None
+    status: str  # send, suppressed, held_out
+    reason: str | None
+    key: str | None
+    row: dict[str, Any] = field(repr=False)
+
+
+def in_holdout(campaign: str, customer_key: str, share: float) -> bool:
+    """Deterministic: the same person is always in or out of a campaign's holdout, whatever else changes."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"holdout|{campaign}|{customer_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def _address_ok(channel: str, row: dict[str, Any]) -> bool:
+    if channel == "email":
+        return valid_email(row.get("email"))
+    if channel == "sms":
+        return valid_phone(row.get("phone"))
+    if channel in PLATFORMS:
+        return any(hashed_identifiers(row, channel))
+    return True  # webhook: the customer key is the address
+
+
+def _consent_needed(channel: str, purpose: str) -> str | None:
+    if channel in MESSAGE_CHANNELS:
+        return f"{channel}_{purpose}"
+    if channel in PLATFORMS:
+        return "ads_personalisation"
+    return None  # webhook: hands membership to our own CRM, no message to the person
+
+
+def _decide_row(
+    campaign: Campaign,
+    row: dict[str, Any],
+    granted: set[str],
+    cooling: dict[str, str],
+    quiet: bool,
+    used: Counter,
+    rules: Rules,
+    window: date,
+) -> list[Decision]:
+    ck = row["customer_key"]
+    decisions: list[Decision] = []
+
+    def decide(channel: str | None, status: str, reason: str | None = None) -> None:
+        key = messages.message_key(campaign.name, ck, channel, window.isoformat()) if channel else None
+        decisions.append(Decision(campaign.name, ck, channel, status, reason, key, row))
+
+    if in_holdout(campaign.name, ck, campaign.holdout_share):
+        decide(None, HELD_OUT, "holdout")
+        return decisions
+    for channel in campaign.audience_channels:
+        needed = _consent_needed(channel, campaign.purpose)
+        if needed and needed not in granted:
+            decide(channel, SUPPRESSED, "no_consent")
+        elif not _address_ok(channel, row):
+            decide(channel, SUPPRESSED, "invalid_address")
+        else:
+            decide(channel, SEND)
+    if not campaign.message_channels:
+        return decisions
+    # One message per person, on the first channel in the campaign's order with consent and a usable address.
+    consented = [c for c in campaign.message_channels if _consent_needed(c, campaign.purpose) in granted]
+    reachable = [c for c in consented if _address_ok(c, row)]
+    last = cooling.get(ck)
+    if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
+        decide(campaign.message_channels[0], SUPPRESSED, "cooldown")
+    elif not consented:
+        decide(campaign.message_channels[0], SUPPRESSED, "no_consent")
+    elif not reachable:
+        decide(consented[0], SUPPRESSED, "invalid_address")
+    elif quiet:
+        decide(reachable[0], SUPPRESSED, "quiet_hours")
+    elif used[ck] >= rules.frequency_cap:
+        decide(reachable[0], SUPPRESSED, "frequency_cap")
+    else:
+        used[ck] += 1
+        decide(reachable[0], SEND)
+    return decisions
+
+
+def plan_window(
+    campaigns: Iterable[Campaign],
+    audiences: dict[str, list[dict[str, Any]]],
+    consents: dict[str, set[str]],
+    ledger: Ledger,
+    window: date,
+    now: datetime,
+    rules: Rules,
+) -> dict[str, list[Decision]]:
+    """Every campaign's decisions for one send window; higher priority (lower number) claims the cap first."""
+    since = (window - timedelta(days=rules.frequency_days - 1)).isoformat()
+    used = ledger.delivered_per_customer(since, window.isoformat(), MESSAGE_CHANNELS)
+    plans: dict[str, list[Decision]] = {}
+    for campaign in sorted(campaigns, key=lambda c: (c.priority, c.name)):
+        rows = audiences.get(campaign.name)
+        if rows is None:
+            continue
+        cooling = ledger.last_delivered(campaign.name, window.isoformat()) if campaign.cooldown_days else {}
+        quiet = campaign.is_quiet(now)
+        plans[campaign.name] = [
+            d
+            for row in rows
+            for d in _decide_row(
+                campaign, row, consents.get(row["customer_key"], set()), cooling, quiet, used, rules, window
+            )
+        ]
+    return plans
+
+
+def summarise(decisions: list[Decision]) -> dict[str, int]:
+    """Counts for the plan: people held out, and per channel sent / suppressed by reason."""
+    counts: Counter = Counter()
+    for d in decisions:
+        if d.status == HELD_OUT:
+            counts["held_out"] += 1
+        elif d.status == SEND:
+            counts[f"{d.channel}_to_send"] += 1
+        else:
+            counts[f"{d.channel}_suppressed_{d.reason}"] += 1
+    return dict(sorted(counts.items()))
+
+
+def check_guard(campaign: Campaign, size: int, last: int | None, approved: bool) -> str | None:
+    """None when the audience size is within the campaign's guard against its last run, else why not."""
+    if last is None:
+        return None
+    change = size - last
+    if abs(change) < campaign.guard_min_rows or abs(change) <= campaign.guard_max_change * max(last, 1):
+        return None
+    message = (
+        f"{campaign.name}: the audience has {size} people against {last} at the last run ({change:+d}, "
+        f"{change / max(last, 1):+.0%}), beyond guard_max_change {campaign.guard_max_change:.0%}"
+    )
+    if approved:
+        return None
+    return message + "; nothing was sent. Check the audience, then re-run with approve_audience_change: true."
+
+
+def build_message(campaign: Campaign, decision: Decision, window: str) -> dict[str, Any]:
+    row, channel = decision.row, decision.channel
+    message = {
+        "key": decision.key,
+        "campaign": campaign.name,
+        "channel": channel,
+        "send_window": window,
+        "customer_key": decision.customer_key,
+        "customer_id": row.get("customer_id"),
+    }
+    if channel == "email":
+        message.update(
+            to=row["email"],
+            language=row.get("language"),
+            **messages.render_email(campaign.template, row, campaign.name),
+        )
+    elif channel == "sms":
+        _, text = messages.render(campaign.template, "sms", row, campaign.name)
+        message.update(to=row["phone"], payload={"to": row["phone"], "text": text.strip(), "reference": decision.key})
+    elif channel in PLATFORMS:
+        message["payload"] = {"hashes": hashed_identifiers(row, channel)}
+    else:  # webhook: what the CRM needs to know, no contact details
+        message["payload"] = {
+            "customer_key": decision.customer_key,
+            "customer_id": row.get("customer_id"),
+            "campaign": campaign.name,
+            "send_window": window,
+            "member": True,
+            **{f: row[f] for f in PROFILE_FIELDS if f in row},
+        }
+    return message
+
+
+@dataclass
+class SendReport:
+    counts: Counter = field(default_factory=Counter)  # sent, failed, rejected, already_sent, waiting_retry, ...
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+
+def send_campaign(
+    campaign: Campaign,
+    decisions: list[Decision],
+    senders: dict[str, Sender],
+    ledger: Ledger,
+    window: str,
+    batch_size: int = 200,
+    log: Callable[[str], None] = print,
+) -> SendReport:
+    """Deliver every planned message that has not gone out yet; one channel failing leaves the others going."""
+    report = SendReport()
+    to_send = [d for d in decisions if d.status == SEND]
+    ledger.plan((d.key, campaign.name, d.customer_key, d.channel, window) for d in to_send)
+    states = ledger.states(d.key for d in to_send)
+    now = time.time()
+    due: dict[str, list[Decision]] = defaultdict(list)
+    for d in to_send:
+        status, _attempts, next_at = states[d.key]
+        if status == "sent":
+            report.add("already_sent")
+        elif status == "rejected":
+            report.add("already_rejected")
+        elif status == "failed" and next_at > now:
+            report.add("waiting_retry")
+        else:
+            if status == "sending":  # in flight when an earlier run died
+                report.add("resumed_in_flight")
+                if not senders[d.channel].idempotent:
+                    report.add("possibly_duplicated")
+            due[d.channel].append(d)
+    for channel, pending in due.items():
+        sender = senders[channel]
+        try:
+            for start in range(0, len(pending), batch_size):
+                batch = pending[start : start + batch_size]
+                built = [build_message(campaign, d, window) for d in batch]
+                keys = [m["key"] for m in built]
+                ledger.mark_sending(keys)
+                try:
+                    outcomes = sender.deliver(built)
+                except Exception as exc:  # noqa: BLE001 - one destination's failure must not stop the others
+                    outcomes = [Outcome(k, "failed", f"{type(exc).__name__}: {exc}"[:300]) for k in keys]
+                ledger.record(outcomes)
+                for o in outcomes:
+                    report.add(o.status)
+                    if o.status == "rejected":
+                        report.add(f"{channel}_rejected")
+                    elif o.status == "failed":
+                        report.add(f"{channel}_failed")
+        except Exception as exc:  # noqa: BLE001
+            report.errors.append(f"{channel}: {type(exc).__name__}: {exc}")
+            log(f"{campaign.name}: channel {channel} stopped: {exc}")
+    for sender in senders.values():
+        try:
+            sender.finish()
+        except Exception as exc:  # noqa: BLE001
+            report.errors.append(f"finish: {exc}")
+    return report
+
+
+RECEIPT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("campaign", pa.string()),
+        ("send_window", pa.date32()),
+        ("customer_key", pa.string()),
+        ("channel", pa.string()),
+        ("message_key", pa.string()),
+        ("status", pa.string()),  # sent, failed, rejected, suppressed, held_out
+        ("reason", pa.string()),
+        ("recorded_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def write_receipts(campaign: str, decisions: list[Decision], ledger: Ledger, window: date, run_id: str) -> int:
+    """Every decision of this run, with the ledger's final state for sends, as a Parquet file in the lake."""
+    states = ledger.states(d.key for d in decisions if d.status == SEND)
+    moment = datetime.now().astimezone()
+    rows = []
+    for d in decisions:
+        status, reason = d.status, d.reason
+        if d.status == SEND:
+            status = states[d.key][0] if d.key in states else "planned"
+            status = {"planned": "failed", "sending": "failed"}.get(status, status)
+        rows.append(
+            {
+                "run_id": run_id,
+                "campaign": campaign,
+                "send_window": window,
+                "customer_key": d.customer_key,
+                "channel": d.channel,
+                "message_key": d.key,
+                "status": status,
+                "reason": reason,
+                "recorded_at": moment,
+            }
+        )
+    folder = lake.partition_dir(lake.raw_dataset(RECEIPTS), window)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{campaign}-{run_id}.parquet"
+    tmp = folder / f".{target.name}.tmp"
+    pq.write_table(pa.Table.from_pylist(rows, schema=RECEIPT_SCHEMA), tmp)
+    tmp.replace(target)
+    return len(rows)
+
+
+@dataclass
+class Channels:
+    """The channel resources; a message channel without its endpoint configured writes to the outbox."""
+
+    outbox: Any
+    smtp: Any
+    sms: Any
+    webhook: Any
+    ads: Any
+
+    def senders(self, campaign: Campaign, window: str) -> dict[str, Sender]:
+        found: dict[str, Sender] = {}
+        for channel in campaign.channels:
+            if channel in PLATFORMS:
+                found[channel] = self.ads.sender_for(channel, campaign.name, window)
+                continue
+            resource = {"email": self.smtp, "sms": self.sms, "webhook": self.webhook}[channel]
+            if resource.configured():
+                found[channel] = resource.sender_for()
+            else:
+                found[channel] = self.outbox.sender(channel, campaign.name, window)
+        return found
+
+
+def read_audience(model_name: str) -> list[dict[str, Any]]:
+    path = settings.audience_export(model_name)
+    if not path.exists():
+        raise FileNotFoundError(f"audience export {path} is missing: materialise the dbt model {model_name} first")
+    table = pq.read_table(path)
+    return table.sort_by("customer_key").to_pylist()
+
+
+def run_campaign(
+    campaign: Campaign,
+    campaigns: list[Campaign],
+    channels: Channels,
+    run_id: str,
+    approve_audience_change: bool = False,
+    observe: Callable[[dict[str, Any]], None] = lambda _: None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Plan the window over every campaign, check the guard, send this campaign's part, write receipts."""
+    window, now, rules = settings.as_of_date(), settings.now(), Rules.from_env()
+    audiences = {campaign.name: read_audience(campaign.name)}
+    for other in campaigns:
+        if other.name != campaign.name and settings.audience_export(other.name).exists():
+            audiences[other.name] = read_audience(other.name)
+    people = {row["customer_key"]: row for rows in audiences.values() for row in rows}
+    consents = current_consent(people.values())
+    rows = audiences[campaign.name]
+    with Ledger(settings.ledger_path()) as ledger:
+        decisions = plan_window(campaigns, audiences, consents, ledger, window, now, rules)[campaign.name]
+        plan = {"audience_size": len(rows), "send_window": window.isoformat(), **summarise(decisions)}
+        observe(plan)
+        problem = check_guard(campaign, len(rows), ledger.last_run(campaign.name), approve_audience_change)
+        if problem:
+            raise GuardError(problem)
+        senders = channels.senders(campaign, window.isoformat())
+        try:
+            report = send_campaign(
+                campaign,
+                decisions,
+                senders,
+                ledger,
+                window.isoformat(),
+                settings.int_setting("HOURGLASS_SEND_BATCH", 200),
+                log,
+            )
+        finally:
+            for sender in senders.values():
+                sender.close()
+        receipts = write_receipts(campaign.name, decisions, ledger, window, run_id)
+        planned = sum(1 for d in decisions if d.status == SEND)
+        ledger.record_run(campaign.name, window.isoformat(), run_id, len(rows), planned)
+        outcomes = ledger.counts(campaign.name)
+    return {
+        **plan,
+        **{f"result_{name}": n for name, n in sorted(report.counts.items())},
+        "receipts": receipts,
+        "ledger_sent_total": outcomes.get("sent", 0),
+        "errors": report.errors,
+    }

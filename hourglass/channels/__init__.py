@@ -1,0 +1,40 @@
+"""Where messages go. Each channel takes a batch of rendered messages and answers with one Outcome per key.
+
+A channel says whether it deduplicates by message key (`idempotent`): resending a key that may already have
+gone out is then harmless, so a crashed send resumes by resending its in-flight batch. Plain SMTP cannot,
+so for it the in-flight batch is reported as possibly duplicated.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from hourglass.ledger import Outcome
+
+# Channels that put a message in front of a person: consent per channel, the frequency cap and quiet hours apply.
+MESSAGE_CHANNELS = ("email", "sms")
+# Channels that hand membership to another system: every eligible member, not a fallback between them.
+AUDIENCE_CHANNELS = ("google_ads", "meta_ads", "webhook")
+KNOWN_CHANNELS = MESSAGE_CHANNELS + AUDIENCE_CHANNELS
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+class Sender(Protocol):
+    idempotent: bool
+
+    def deliver(self, messages: list[dict[str, Any]]) -> list[Outcome]: ...
+
+    def finish(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def valid_email(value: Any) -> bool:
+    return isinstance(value, str) and bool(EMAIL_PATTERN.match(value))
+
+
+def valid_phone(value: Any) -> bool:
+    return isinstance(value, str) and bool(E164_PATTERN.match(value))

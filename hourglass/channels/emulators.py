@@ -1,0 +1,165 @@
+"""Real channel servers on loopback, for tests, benchmarks and the demo.
+
+`LoopbackSmtp` is an aiosmtpd SMTP server; `LoopbackHttp` is an HTTP server that behaves like an SMS gateway
+or a CRM webhook receiver: it honours `Idempotency-Key` (a repeated key is answered, not applied again),
+checks the HMAC signature when it has a secret, and can be told to fail the way real APIs do.
+"""
+
+from __future__ import annotations
+
+import email
+import hmac
+import json
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from hourglass.channels.http import SIGNATURE_HEADER, sign
+
+
+@dataclass
+class Fault:
+    status: int
+    times: int  # how many requests get it
+    retry_after: str | None = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, *_: Any) -> None:  # keep test output quiet
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        state = self.server.state
+        key = self.headers.get("Idempotency-Key")
+        with state.lock:
+            state.requests += 1
+            fault = state.faults[0] if state.faults else None
+            if fault:
+                fault.times -= 1
+                if fault.times <= 0:
+                    state.faults.pop(0)
+        if fault:
+            self._answer(fault.status, {"error": "injected"}, fault.retry_after)
+            return
+        if state.secret and not hmac.compare_digest(self.headers.get(SIGNATURE_HEADER, ""), sign(state.secret, body)):
+            self._answer(401, {"error": "bad signature"})
+            return
+        payload = json.loads(body)
+        if state.reject_field and payload.get(state.reject_field) in state.reject_values:
+            self._answer(422, {"error": f"invalid {state.reject_field}"})
+            return
+        with state.lock:
+            if key and key in state.applied:
+                state.replays[key] += 1
+            else:
+                state.applied[key or f"no-key-{state.requests}"] = payload
+        self._answer(200, {"id": key})
+
+    def _answer(self, status: int, payload: dict, retry_after: str | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@dataclass
+class HttpState:
+    secret: str = ""
+    requests: int = 0
+    applied: dict[str, Any] = field(default_factory=dict)  # Idempotency-Key -> the payload applied once
+    replays: Counter = field(default_factory=Counter)  # keys sent again and recognised
+    faults: list[Fault] = field(default_factory=list)
+    reject_field: str | None = None
+    reject_values: set = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: HttpState
+
+
+class LoopbackHttp:
+    def __init__(self, secret: str = ""):
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.state = HttpState(secret=secret)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def state(self) -> HttpState:
+        return self._server.state
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/messages"
+
+    def fail(self, status: int, times: int, retry_after: str | None = None) -> None:
+        with self.state.lock:
+            self.state.faults.append(Fault(status, times, retry_after))
+
+    def __enter__(self) -> LoopbackHttp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def free_port() -> int:
+    """aiosmtpd's Controller checks its own port after start, so it needs a real one rather than 0."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _SmtpHandler:
+    def __init__(self, refuse: set[str]):
+        self.refuse = refuse
+        self.messages: list[email.message.Message] = []
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd API
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        parsed = email.message_from_bytes(envelope.content)
+        with self.lock:
+            self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+
+class LoopbackSmtp:
+    """An SMTP server on 127.0.0.1; `messages` holds what it accepted, parsed."""
+
+    def __init__(self, refuse: set[str] | None = None):
+        self.handler = _SmtpHandler(refuse or set())
+        self.port = free_port()
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def messages(self) -> list[email.message.Message]:
+        return self.handler.messages
+
+    def __enter__(self) -> LoopbackSmtp:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._controller.stop()

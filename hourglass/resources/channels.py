@@ -1,0 +1,60 @@
+"""Channel resources from environment variables (docs/configuration.md); secrets through Dagster's EnvVar."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+
+from hourglass import settings
+from hourglass.channels.ads import AdAudienceResource
+from hourglass.channels.http import SmsResource, WebhookResource
+from hourglass.channels.outbox import OutboxResource
+from hourglass.channels.smtp import SmtpResource
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def _flag(name: str) -> bool:
+    return _env(name).strip().lower() in ("1", "true", "yes", "on")
+
+
+def dagster_secret(name: str) -> Any:
+    """An EnvVar when the variable is set (Dagster resolves it at run time and never shows it), else empty."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
+
+
+def plain_secret(name: str) -> str:
+    return os.environ.get(name, "")
+
+
+def channel_resources(secret: Callable[[str], Any] = dagster_secret) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "outbox": OutboxResource(root=_env("HOURGLASS_OUTBOX_DIR")),
+        "smtp": SmtpResource(
+            host=_env("HOURGLASS_SMTP_HOST"),
+            port=settings.int_setting("HOURGLASS_SMTP_PORT", 25),
+            username=_env("HOURGLASS_SMTP_USERNAME"),
+            password=secret("HOURGLASS_SMTP_PASSWORD"),
+            starttls=_flag("HOURGLASS_SMTP_STARTTLS"),
+            sender=_env("HOURGLASS_SMTP_FROM", "Het Huis <nieuws@example-theater.nl>"),
+            concurrency=settings.int_setting("HOURGLASS_SMTP_CONCURRENCY", 4),
+        ),
+        "sms": SmsResource(
+            url=_env("HOURGLASS_SMS_URL"),
+            token=secret("HOURGLASS_SMS_TOKEN"),
+            rate_per_second=settings.float_setting("HOURGLASS_SMS_RATE_PER_SECOND", 0.0),
+            concurrency=settings.int_setting("HOURGLASS_SMS_CONCURRENCY", 4),
+        ),
+        "webhook": WebhookResource(
+            url=_env("HOURGLASS_WEBHOOK_URL"),
+            secret=secret("HOURGLASS_WEBHOOK_SECRET"),
+            rate_per_second=settings.float_setting("HOURGLASS_WEBHOOK_RATE_PER_SECOND", 0.0),
+            concurrency=settings.int_setting("HOURGLASS_WEBHOOK_CONCURRENCY", 4),
+        ),
+        "ad_audiences": AdAudienceResource(root=_env("HOURGLASS_ADS_DIR")),
+    }
