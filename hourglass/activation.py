@@ -32,6 +32,10 @@ RECEIPTS = "activation_receipts"
 PROFILE_FIELDS = ("lifecycle_stage", "age_band", "region", "main_interest", "value_tier")
 
 
+class ActivationError(Exception):
+    """A channel could not send at all (not a failed delivery, which is retried): the run fails after the rest."""
+
+
 class GuardError(Exception):
     """The audience changed more than the campaign allows: nothing was sent."""
 
@@ -244,6 +248,7 @@ def send_campaign(
     window: str,
     batch_size: int = 200,
     log: Callable[[str], None] = print,
+    backoff_seconds: float = 60.0,
 ) -> SendReport:
     """Deliver every planned message that has not gone out yet; one channel failing leaves the others going."""
     report = SendReport()
@@ -278,7 +283,7 @@ def send_campaign(
                     outcomes = sender.deliver(built)
                 except Exception as exc:  # noqa: BLE001 - one destination's failure must not stop the others
                     outcomes = [Outcome(k, "failed", f"{type(exc).__name__}: {exc}"[:300]) for k in keys]
-                ledger.record(outcomes)
+                ledger.record(outcomes, backoff_seconds)
                 for o in outcomes:
                     report.add(o.status)
                     if o.status == "rejected":
@@ -415,6 +420,8 @@ def run_campaign(
             for sender in senders.values():
                 sender.close()
         receipts = write_receipts(campaign.name, decisions, ledger, window, run_id)
+        if report.errors:  # a broken template or channel set-up: the other channels went out, this one must be fixed
+            raise ActivationError(f"{campaign.name}: " + "; ".join(report.errors))
         planned = sum(1 for d in decisions if d.status == SEND)
         ledger.record_run(campaign.name, window.isoformat(), run_id, len(rows), planned)
         outcomes = ledger.counts(campaign.name)
@@ -423,5 +430,4 @@ def run_campaign(
         **{f"result_{name}": n for name, n in sorted(report.counts.items())},
         "receipts": receipts,
         "ledger_sent_total": outcomes.get("sent", 0),
-        "errors": report.errors,
     }

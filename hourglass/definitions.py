@@ -13,8 +13,8 @@ from hourglass.assets.ingest import ingest_assets
 from hourglass.assets.models import dbt_models
 from hourglass.assets.web import ga4_web
 from hourglass.project import dbt_project
-from hourglass.resources.ga4 import Ga4Resource
 from hourglass.resources.channels import channel_resources
+from hourglass.resources.ga4 import Ga4Resource
 from hourglass.sensors import landing_files_sensor
 
 settings.home()  # export the absolute HOURGLASS_HOME before dbt or any asset reads it

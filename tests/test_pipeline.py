@@ -44,7 +44,9 @@ def _receipts(home, campaign: str) -> pd.DataFrame:
 
 def _key(home, customer_id: str) -> str:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return con.execute("select customer_key from customer_360 where crm_customer_id = ?", [customer_id]).fetchone()[0]
+        return con.execute("select customer_key from customer_360 where crm_customer_id = ?", [customer_id]).fetchone()[
+            0
+        ]
 
 
 def test_outbox_holds_one_message_per_eligible_customer(pipeline):

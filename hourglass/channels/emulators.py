@@ -12,6 +12,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +39,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the http.server API
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         state = self.server.state
+        if state.delay:
+            time.sleep(state.delay)
         key = self.headers.get("Idempotency-Key")
         with state.lock:
             state.requests += 1
@@ -77,6 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
 @dataclass
 class HttpState:
     secret: str = ""
+    delay: float = 0.0  # seconds per request, like a real API's latency
     requests: int = 0
     applied: dict[str, Any] = field(default_factory=dict)  # Idempotency-Key -> the payload applied once
     replays: Counter = field(default_factory=Counter)  # keys sent again and recognised
@@ -92,9 +96,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackHttp:
-    def __init__(self, secret: str = ""):
+    def __init__(self, secret: str = "", delay: float = 0.0):
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = HttpState(secret=secret)
+        self._server.state = HttpState(secret=secret, delay=delay)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -1,0 +1,326 @@
+"""The rules that hold on every send, each against a real channel server on loopback.
+
+Each test builds a small world in a temporary HOURGLASS_HOME: CRM consent landed through the real loader into
+the lake, an audience export as dbt would write it, and the real SMTP / HTTP servers.
+"""
+
+import email
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from email import policy
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import AS_OF, write_landing
+
+from hourglass import activation, lake, landing, settings
+from hourglass.campaigns import Campaign
+from hourglass.channels.ads import AdAudienceResource, hashed_identifiers, normalise_email, normalise_phone
+from hourglass.channels.emulators import LoopbackHttp, LoopbackSmtp
+from hourglass.channels.http import SmsResource, WebhookResource
+from hourglass.channels.outbox import OutboxResource
+from hourglass.channels.smtp import SmtpResource
+from hourglass.ledger import Ledger
+from hourglass.sources import CONTRACTS
+
+ABANDONERS = Campaign(
+    name="workshop_signup_abandoners",
+    channels=("email",),
+    template="workshop_signup_abandoners",
+    purpose="marketing",
+    holdout_share=0.2,
+    cooldown_days=7,
+    priority=10,
+    description="",
+)
+
+
+def person(i: int, **overrides) -> dict:
+    return {
+        "customer_id": f"C{i:04d}",
+        "first_name": f"Naam{i}",
+        "email": f"persoon{i}@example.nl",
+        "phone": f"+3161234{i:04d}",
+        "language": "nl" if i % 3 else "en",
+        "created_at": f"{AS_OF}T08:00:00",
+        "updated_at": f"{AS_OF}T08:00:00",
+        "consent_email_marketing": "1",
+        "consent_email_marketing_at": f"{AS_OF}T08:00:00",
+        "consent_sms_marketing": "1",
+        "consent_sms_marketing_at": f"{AS_OF}T08:00:00",
+        **overrides,
+    }
+
+
+def land(home, source: str, name: str, rows: list[dict]) -> None:
+    write_landing(home, source, name, rows)
+    landing.load_source(CONTRACTS[source], force=True)
+
+
+def write_audience(name: str, people: list[dict], **extra) -> list[dict]:
+    rows = [
+        {
+            "customer_key": f"k-{p['customer_id']}",
+            "customer_id": p["customer_id"],
+            "email": p["email"] or None,
+            "phone": p["phone"] or None,
+            "first_name": p["first_name"],
+            "language": p["language"],
+            "lifecycle_stage": "active",
+            "workshop_name": "Keramiek",
+            **extra,
+        }
+        for p in people
+    ]
+    settings.ensure_audience_dir()
+    pq.write_table(pa.Table.from_pylist(rows), settings.audience_export(name))
+    return rows
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOURGLASS_HOME", str(home))
+    monkeypatch.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+    monkeypatch.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")
+    people = [person(i) for i in range(1, 121)]
+    land(home, "crm_customers", f"crm_customers_{AS_OF}.csv", people)
+    return home, people
+
+
+def channels(smtp=None, sms=None, webhook=None) -> activation.Channels:
+    return activation.Channels(
+        outbox=OutboxResource(),
+        smtp=SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=3) if smtp else SmtpResource(),
+        sms=SmsResource(url=sms.url) if sms else SmsResource(),
+        webhook=WebhookResource(url=webhook.url, secret="geheim") if webhook else WebhookResource(),
+        ads=AdAudienceResource(),
+    )
+
+
+def receipts(campaign: str) -> dict[str, tuple[str, str | None]]:
+    """customer_key -> (status, reason) of the campaign's latest receipt."""
+    rows = duckdb.sql(
+        f"select customer_key, status, reason from read_parquet('{lake.raw_glob('activation_receipts')}')"
+        f" where campaign = '{campaign}' order by recorded_at"
+    ).fetchall()
+    return {key: (status, reason) for key, status, reason in rows}
+
+
+def test_email_over_smtp_honours_consent_changed_after_the_audience_was_built(world):
+    home, people = world
+    rows = write_audience(ABANDONERS.name, people)
+    # After the audience was built: C0003 withdraws in the CRM, C0004 unsubscribes in the e-mail system.
+    late = person(3, updated_at=f"{AS_OF}T09:00:00", consent_email_marketing="0")
+    late["consent_email_marketing_at"] = f"{AS_OF}T09:00:00"
+    land(home, "crm_customers", f"crm_customers_{AS_OF}_late.csv", [*people, late])
+    unsubscribe = {"event_id": "E1", "subscriber_id": "S4", "email": "PERSOON4@example.nl ",
+                   "event_type": "unsubscribe", "event_at": f"{AS_OF}T09:15:00"}  # fmt: skip
+    land(home, "esp_events", f"esp_events_{AS_OF}.csv", [unsubscribe])
+
+    with LoopbackSmtp() as smtp:
+        result = activation.run_campaign(ABANDONERS, [ABANDONERS], channels(smtp=smtp), run_id="r1")
+        got = {m["To"]: m for m in smtp.messages}
+
+    held_out = {r["customer_key"] for r in rows if activation.in_holdout(ABANDONERS.name, r["customer_key"], 0.2)}
+    expected = {r["email"] for r in rows if r["customer_key"] not in held_out} - {
+        "persoon3@example.nl",
+        "persoon4@example.nl",
+    }
+    assert set(got) == expected
+    assert result["result_sent"] == len(expected) and result["held_out"] == len(held_out)
+    assert result["email_suppressed_no_consent"] == 2
+    seen = receipts(ABANDONERS.name)
+    assert seen["k-C0003"] == ("suppressed", "no_consent") and seen["k-C0004"] == ("suppressed", "no_consent")
+    assert all(seen[k] == ("held_out", "holdout") for k in held_out)
+
+    message = email.message_from_bytes(next(iter(got.values())).as_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Keramiek" in text and "utm_campaign=workshop_signup_abandoners" in text and "hg_vid=" in text
+    assert '<a href="https://' in html and "Keramiek" in html
+    key = message["X-Hourglass-Key"]
+    with Ledger(settings.ledger_path()) as ledger:
+        assert ledger.states([key])[key][0] == "sent"
+
+
+def test_holdout_is_deterministic_and_close_to_its_share():
+    keys = [f"customer-{i}" for i in range(20_000)]
+    first = {k for k in keys if activation.in_holdout("winback_lapsed", k, 0.2)}
+    again = {k for k in keys if activation.in_holdout("winback_lapsed", k, 0.2)}
+    other = {k for k in keys if activation.in_holdout("welcome_new_members", k, 0.2)}
+    assert first == again
+    assert abs(len(first) / len(keys) - 0.2) < 0.015  # binomial sd is 0.003
+    assert abs(len(first & other) / len(keys) - 0.04) < 0.01  # independent per campaign
+    assert not any(activation.in_holdout("winback_lapsed", k, 0.0) for k in keys)
+
+
+def test_frequency_cap_goes_to_the_higher_priority_campaign_whichever_runs_first(world, monkeypatch):
+    home, people = world
+    monkeypatch.setenv("HOURGLASS_FREQUENCY_CAP", "1")
+    urgent = replace(ABANDONERS, holdout_share=0.25)
+    later = replace(ABANDONERS, name="cross_sell_workshop_to_theatre", template="cross_sell_workshop_to_theatre",
+                    priority=50, holdout_share=0.0)  # fmt: skip
+    write_audience(urgent.name, people)
+    write_audience(later.name, people)
+    both = [urgent, later]
+
+    with LoopbackSmtp() as smtp:
+        activation.run_campaign(later, both, channels(smtp=smtp), run_id="r-later")  # the lower priority first
+        activation.run_campaign(urgent, both, channels(smtp=smtp), run_id="r-urgent")
+        per_person: dict[str, list[str]] = {}
+        for m in smtp.messages:
+            per_person.setdefault(m["To"], []).append(m["X-Hourglass-Campaign"])
+
+    assert all(len(c) == 1 for c in per_person.values())  # the cap: one marketing message per person
+    urgent_held = {f"persoon{int(k[3:])}@example.nl" for k, (s, _) in receipts(urgent.name).items() if s == "held_out"}
+    assert {p for p, c in per_person.items() if c == [later.name]} == urgent_held
+    assert len(per_person) == len(people)
+    capped = [k for k, (s, r) in receipts(later.name).items() if r == "frequency_cap"]
+    assert len(capped) == len(people) - len(urgent_held)
+
+    # The next day the same campaign is in its cooldown for everyone it reached.
+    monkeypatch.setenv("HOURGLASS_AS_OF_DATE", str(AS_OF.replace(day=AS_OF.day + 1)))
+    monkeypatch.setenv("HOURGLASS_FREQUENCY_CAP", "5")
+    with LoopbackSmtp() as smtp:
+        result = activation.run_campaign(urgent, both, channels(smtp=smtp), run_id="r-next")
+        assert len(smtp.messages) == 0
+    assert result["email_suppressed_cooldown"] == len(people) - len(urgent_held)
+
+
+def test_guard_stops_an_oversized_send_unless_approved(world):
+    home, people = world
+    write_audience(ABANDONERS.name, people[:40])
+    with LoopbackSmtp() as smtp:
+        activation.run_campaign(ABANDONERS, [ABANDONERS], channels(smtp=smtp), run_id="r1")
+        sent_first = len(smtp.messages)
+        write_audience(ABANDONERS.name, people)  # 40 -> 120 people: +200%
+        seen = []
+        with pytest.raises(activation.GuardError, match=r"120 people against 40.*nothing was sent"):
+            activation.run_campaign(ABANDONERS, [ABANDONERS], channels(smtp=smtp), run_id="r2", observe=seen.append)
+        assert len(smtp.messages) == sent_first
+        assert seen and seen[0]["audience_size"] == 120 and seen[0]["email_to_send"] > 0  # the plan is on record
+        activation.run_campaign(
+            ABANDONERS, [ABANDONERS], channels(smtp=smtp), run_id="r3", approve_audience_change=True
+        )
+        assert len(smtp.messages) > sent_first
+
+
+def test_failing_sms_does_not_stop_email_and_is_retried_with_backoff(world, monkeypatch):
+    home, people = world
+    # The first 30 people have no e-mail consent: the campaign reaches them by SMS.
+    sms_only = [person(i, consent_email_marketing="0") for i in range(1, 31)]
+    land(home, "crm_customers", f"crm_customers_{AS_OF}.csv", sms_only + people[30:])
+    campaign = replace(ABANDONERS, channels=("email", "sms"), holdout_share=0.0)
+    write_audience(campaign.name, people)
+    bad_number = person(7)["phone"]
+
+    with LoopbackSmtp() as smtp, LoopbackHttp() as gateway:
+        gateway.state.reject_field, gateway.state.reject_values = "to", {bad_number}
+        gateway.fail(503, times=1000, retry_after="120")
+        first = activation.run_campaign(campaign, [campaign], channels(smtp=smtp, sms=gateway), run_id="r1")
+        assert len(smtp.messages) == 90 and first["result_sent"] == 90
+        assert first["result_sms_failed"] == 30 and not gateway.state.applied
+
+        again = activation.run_campaign(campaign, [campaign], channels(smtp=smtp, sms=gateway), run_id="r2")
+        assert again["result_waiting_retry"] == 30 and again["result_already_sent"] == 90  # Retry-After honoured
+
+        gateway.state.faults.clear()
+        monkeypatch.setenv("HOURGLASS_RETRY_BACKOFF_SECONDS", "0")
+        with Ledger(settings.ledger_path()) as ledger:  # as if the two minutes had passed
+            ledger._con.execute("update messages set next_attempt_at = 0 where status = 'failed'")
+        third = activation.run_campaign(campaign, [campaign], channels(smtp=smtp, sms=gateway), run_id="r3")
+        assert third["result_sent"] == 29 and third["result_sms_rejected"] == 1
+        assert len(gateway.state.applied) == 29 and len(smtp.messages) == 90
+        texts = [p["text"] for p in gateway.state.applied.values()]
+        assert all("Keramiek" in t and "hg_vid=" in t for t in texts)
+    with Ledger(settings.ledger_path()) as ledger:
+        assert ledger.counts(campaign.name) == {"sent": 119, "rejected": 1}
+    assert receipts(campaign.name)["k-C0007"][0] == "rejected"
+
+
+def test_a_send_killed_at_random_points_ends_with_everyone_messaged_exactly_once(world, dbt_manifest):
+    """SIGKILL mid-send three times, then a plain re-run: every eligible person got one webhook call."""
+    home, people = world
+    people = [person(i) for i in range(1, 401)]
+    land(home, "crm_customers", f"crm_customers_{AS_OF}.csv", people)
+    rows = write_audience("churn_risk_valuable", people, subscription="magazine")
+    eligible = {
+        r["customer_key"] for r in rows if not activation.in_holdout("churn_risk_valuable", r["customer_key"], 0.2)
+    }
+    with LoopbackHttp(secret="geheim", delay=0.004) as crm:
+        env = {
+            **os.environ,
+            "HOURGLASS_WEBHOOK_URL": crm.url,
+            "HOURGLASS_WEBHOOK_SECRET": "geheim",
+            "HOURGLASS_SEND_BATCH": "10",
+        }
+        command = [sys.executable, "-m", "hourglass.cli", "activate", "churn_risk_valuable"]
+        rng = random.Random(7)
+        kills = sorted(rng.sample(range(20, len(eligible) - 20), 3))
+        for at in kills:
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 120
+            while crm.state.requests < at and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+            assert len(crm.state.applied) < len(eligible), "the kill came after the send had finished"
+        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr[-3000:]
+
+        applied = {payload["customer_key"] for payload in crm.state.applied.values()}
+        assert applied == eligible
+        assert len(crm.state.applied) == len(eligible)  # each key applied once; resent keys were recognised
+        assert all(p["campaign"] == "churn_risk_valuable" and "email" not in p for p in crm.state.applied.values())
+    outbox = OutboxResource().path("email", "churn_risk_valuable", AS_OF.isoformat())
+    keys = [json.loads(line)["key"] for line in outbox.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == len(eligible)  # the outbox, too, holds each e-mail once
+    with Ledger(settings.ledger_path()) as ledger:
+        assert ledger.counts("churn_risk_valuable") == {"sent": 2 * len(eligible)}
+
+
+def test_ad_audience_hashes_follow_the_platforms_rules():
+    # Google Customer Match: gmail dots dropped, phone with '+'; Meta: dots kept, phone digits only.
+    assert normalise_email("  John.Doe@GMail.com ", "google_ads") == "johndoe@gmail.com"
+    assert normalise_email("  John.Doe@GMail.com ", "meta_ads") == "john.doe@gmail.com"
+    assert normalise_email("Jan.Jansen@Example.NL", "google_ads") == "jan.jansen@example.nl"
+    assert normalise_phone("+31 6 12345678", "google_ads") == "+31612345678"
+    assert normalise_phone("+31 6 12345678", "meta_ads") == "31612345678"
+    row = {"email": "  John.Doe@GMail.com ", "phone": "+31612345678"}
+    assert hashed_identifiers(row, "google_ads") == (
+        "06a240d11cc201676da976f7b49341181fd180da37cbe40a77432c0a366c80c3",
+        "fab7be8a931d1088a82f6acf9e468aaf6a3accc07d5112ee5d6fca93281e1583",
+    )
+    assert hashed_identifiers(row, "meta_ads") == (
+        "375320dd9ae7ed408002f3768e16cb5f28c861062fd50dff9a3bff62e9dce4ef",
+        "e03d152bbe638d9fe7a04f9b88a67674bf15b73c0981755c16eb78d177721e03",
+    )
+    assert hashed_identifiers({"email": " ", "phone": None}, "meta_ads") == ("", "")  # never hash an empty value
+
+
+def test_ad_audience_files_hold_hashes_of_consenting_members_only(world):
+    home, people = world
+    no_ads = [person(i, consent_ads_personalisation="0") for i in range(1, 11)]
+    land(home, "crm_customers", f"crm_customers_{AS_OF}.csv",
+         no_ads + [person(i, consent_ads_personalisation="1") for i in range(11, 121)])  # fmt: skip
+    campaign = replace(ABANDONERS, channels=("email", "google_ads", "meta_ads"), holdout_share=0.2)
+    rows = write_audience(campaign.name, people)
+    activation.run_campaign(campaign, [campaign], channels(), run_id="r1")
+
+    members = [r for r in rows[10:] if not activation.in_holdout(campaign.name, r["customer_key"], 0.2)]
+    for platform, header in (("google_ads", "Email,Phone"), ("meta_ads", "email,phone")):
+        text = AdAudienceResource().path(platform, campaign.name, AS_OF.isoformat()).read_text()
+        lines = text.splitlines()
+        assert lines[0] == header
+        assert sorted(lines[1:]) == sorted(",".join(hashed_identifiers(r, platform)) for r in members)
+        assert "@" not in text and "+31" not in text  # nothing raw
