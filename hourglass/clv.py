@@ -85,11 +85,22 @@ def fit_gamma_gamma(x, mean_value) -> GammaGamma:
     """Fitted on customers with repeat purchases only, as the model assumes."""
     x, m = np.asarray(x, dtype=float), np.asarray(mean_value, dtype=float)
     keep = (x > 0) & (m > 0)
+    args = (x[keep], m[keep])
+    # Log-parameters bounded to e^±15: when spend barely varies per customer, q runs off towards infinity
+    # (all spend shrinks to the mean) and the unbounded line search ends ABNORMAL on the flat likelihood.
+    bounds = [(-15.0, 15.0)] * 3
     result = minimize(
-        _gamma_gamma_negative_ll, x0=np.zeros(3), args=(x[keep], m[keep]), method="L-BFGS-B",
+        _gamma_gamma_negative_ll, x0=np.zeros(3), args=args, method="L-BFGS-B", bounds=bounds,
         options={"maxiter": 10_000, "ftol": 1e-12, "gtol": 1e-8},
     )  # fmt: skip
-    if not result.success:
+    if not result.success:  # polish from where it stopped with a method that needs no gradient
+        polished = minimize(
+            _gamma_gamma_negative_ll, x0=result.x, args=args, method="Nelder-Mead", bounds=bounds,
+            options={"maxiter": 20_000, "xatol": 1e-8, "fatol": 1e-10},
+        )  # fmt: skip
+        if polished.fun <= result.fun:
+            result = polished
+    if not np.isfinite(result.fun) or not result.success:
         raise RuntimeError(f"Gamma-Gamma fit did not converge: {result.message}")
     p, q, gamma = np.exp(result.x)
     return GammaGamma(p=p, q=q, gamma=gamma)

@@ -27,11 +27,22 @@ nightly_job = dg.define_asset_job(
     description="The whole hourglass: ingest every source, build the dbt middle, activate every campaign.",
 )
 
+# The abandoner journey, hourly on fresh web data: GA4, the dbt models between it and the audience, the send.
+# The other sources keep their nightly load; consent is still read from the lake at send time.
+abandoner_key = dg.AssetKey(["activation", "workshop_signup_abandoners"])
+abandoner_job = dg.define_asset_job(
+    "abandoner_journey",
+    selection=(dg.AssetSelection.assets(abandoner_key).upstream() - dg.AssetSelection.groups("ingest"))
+    | dg.AssetSelection.assets("ga4_web"),
+    description="Hourly: fresh GA4 data -> workshop_signup_abandoners -> its reminder.",
+)
+
 defs = dg.Definitions(
     assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets],
-    jobs=[nightly_job],
+    jobs=[nightly_job, abandoner_job],
     schedules=[
-        dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone="Europe/Amsterdam"),
+        dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone=settings.TIMEZONE),
+        dg.ScheduleDefinition(job=abandoner_job, cron_schedule="15 * * * *", execution_timezone=settings.TIMEZONE),
     ],
     sensors=[landing_files_sensor],
     resources={

@@ -44,6 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.headers.get("Idempotency-Key")
         with state.lock:
             state.requests += 1
+            state.arrivals.append(time.monotonic())
             fault = state.faults[0] if state.faults else None
             if fault:
                 fault.times -= 1
@@ -82,6 +83,7 @@ class HttpState:
     secret: str = ""
     delay: float = 0.0  # seconds per request, like a real API's latency
     requests: int = 0
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each request
     applied: dict[str, Any] = field(default_factory=dict)  # Idempotency-Key -> the payload applied once
     replays: Counter = field(default_factory=Counter)  # keys sent again and recognised
     faults: list[Fault] = field(default_factory=list)

@@ -2,8 +2,7 @@
 select
     {{ audience_contact_columns() }},
     last_order_date,
-    round(predicted_clv, 2) as predicted_clv,
-    main_interest
+    round(predicted_clv, 2) as predicted_clv
 from {{ ref('customer_360') }}
 where
     lifecycle_stage = 'lapsed'

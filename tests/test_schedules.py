@@ -1,0 +1,28 @@
+"""The schedules as a scheduler sees them: the nightly hourglass and the hourly abandoner journey."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+
+def test_nightly_and_hourly_journey_schedules_target_their_jobs(dbt_manifest):
+    from hourglass.definitions import defs
+
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    nightly = defs.resolve_schedule_def("nightly_schedule")
+    hourly = defs.resolve_schedule_def("abandoner_journey_schedule")
+    assert (nightly.cron_schedule, nightly.execution_timezone) == ("0 2 * * *", "Europe/Amsterdam")
+    assert hourly.cron_schedule == "15 * * * *"
+
+    start = datetime(2026, 11, 22, 0, 30, tzinfo=amsterdam)
+    ticks = hourly.execution_time_iterator(start.timestamp())
+    assert [next(ticks).hour for _ in range(3)] == [1, 2, 3]
+    with dg.build_schedule_context(scheduled_execution_time=start) as context:
+        request = hourly.evaluate_tick(context).run_requests[0]
+    assert request.job_name is None or request.job_name == "abandoner_journey"
+
+    journey = defs.resolve_job_def("abandoner_journey").asset_layer.selected_asset_keys
+    names = {key.to_user_string() for key in journey}
+    assert {"ga4_web", "workshop_signup_abandoners", "activation/workshop_signup_abandoners"} <= names
+    assert not names & {"crm_customers", "erp_orders", "activation/winback_lapsed"}  # nightly only
