@@ -25,7 +25,7 @@ def _smtp_server(port_out, stop) -> None:
     with LoopbackSmtp() as smtp:
         port_out.put(smtp.port)
         stop.wait()
-        port_out.put(len(smtp.messages))
+        port_out.put(smtp.count)
 
 
 def _world(home: Path, customers: int) -> list[dict]:

@@ -107,6 +107,22 @@ def _decide_row(
         key = messages.message_key(campaign.name, ck, channel, window.isoformat()) if channel else None
         decisions.append(Decision(campaign.name, ck, channel, status, reason, key, row))
 
+    # Who is in the experiment at all: the holdout is drawn among people the campaign could reach, so that
+    # treated and held-out people are alike and the comparison measures the message, not consent or cooldown.
+    consented = [c for c in campaign.message_channels if _consent_needed(c, campaign.purpose) in granted]
+    reachable = [c for c in consented if _address_ok(c, row)]
+    if campaign.message_channels:
+        last = cooling.get(ck)
+        first = campaign.message_channels[0]
+        if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
+            decide(first, SUPPRESSED, "cooldown")
+            return decisions
+        if not consented:
+            decide(first, SUPPRESSED, "no_consent")
+            return decisions
+        if not reachable:
+            decide(consented[0], SUPPRESSED, "invalid_address")
+            return decisions
     if in_holdout(campaign.name, ck, campaign.holdout_share):
         decide(None, HELD_OUT, "holdout")
         return decisions
@@ -121,16 +137,7 @@ def _decide_row(
     if not campaign.message_channels:
         return decisions
     # One message per person, on the first channel in the campaign's order with consent and a usable address.
-    consented = [c for c in campaign.message_channels if _consent_needed(c, campaign.purpose) in granted]
-    reachable = [c for c in consented if _address_ok(c, row)]
-    last = cooling.get(ck)
-    if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
-        decide(campaign.message_channels[0], SUPPRESSED, "cooldown")
-    elif not consented:
-        decide(campaign.message_channels[0], SUPPRESSED, "no_consent")
-    elif not reachable:
-        decide(consented[0], SUPPRESSED, "invalid_address")
-    elif quiet:
+    if quiet:
         decide(reachable[0], SUPPRESSED, "quiet_hours")
     elif used[ck] >= rules.frequency_cap:
         decide(reachable[0], SUPPRESSED, "frequency_cap")
@@ -314,6 +321,16 @@ RECEIPT_SCHEMA = pa.schema(
         ("recorded_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+
+
+def ensure_receipts() -> None:
+    """dbt reads the receipts as a source before any campaign has run: give it an empty typed file to read."""
+    dataset = lake.raw_dataset(RECEIPTS)
+    if any(dataset.glob("load_date=*/*.parquet")):
+        return
+    folder = lake.partition_dir(dataset, date(1970, 1, 1))
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(RECEIPT_SCHEMA.empty_table(), folder / "empty.parquet")
 
 
 def write_receipts(campaign: str, decisions: list[Decision], ledger: Ledger, window: date, run_id: str) -> int:

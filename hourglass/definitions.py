@@ -37,8 +37,16 @@ abandoner_job = dg.define_asset_job(
     description="Hourly: fresh GA4 data -> workshop_signup_abandoners -> its reminder.",
 )
 
+# Written by every activation asset and read back by dbt; declared on its own so the graph keeps no cycle.
+activation_receipts = dg.AssetSpec(
+    "activation_receipts",
+    group_name="activate",
+    description="Receipts of every send decision, in the lake (lake/raw/activation_receipts); see docs/campaigns.md.",
+    kinds={"parquet"},
+)
+
 defs = dg.Definitions(
-    assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets],
+    assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets, activation_receipts],
     jobs=[nightly_job, abandoner_job],
     schedules=[
         dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone=settings.TIMEZONE),

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import jinja2
 import markupsafe
@@ -33,6 +33,7 @@ def message_key(campaign: str, customer_key: str, channel: str, send_window: str
     return hashlib.sha256(f"{campaign}|{customer_key}|{channel}|{send_window}".encode()).hexdigest()[:32]
 
 
+@lru_cache(maxsize=1024)
 def _template(template: str, channel: str, language: str) -> jinja2.Template:
     env = _environment()
     names = [f"{template}/{channel}.{lang}.txt" for lang in (language, *FALLBACK_LANGUAGES)]
@@ -48,12 +49,15 @@ def visitor_id(row: Mapping[str, Any]) -> str:
     return str(known) if known else "hg-" + hashlib.sha256(str(row["customer_key"]).encode()).hexdigest()[:20]
 
 
+@lru_cache(maxsize=256)
+def _link_base(site: str, campaign: str, channel: str) -> str:
+    return f"{site}/agenda?" + urlencode({"utm_source": "hourglass", "utm_medium": channel, "utm_campaign": campaign})
+
+
 def tracked_link(campaign: str, channel: str, row: Mapping[str, Any] | None = None) -> str:
     site = os.environ.get("HOURGLASS_SITE_URL", "https://www.example-theater.nl").rstrip("/")
-    query = {"utm_source": "hourglass", "utm_medium": channel, "utm_campaign": campaign}
-    if row is not None:
-        query["hg_vid"] = visitor_id(row)
-    return f"{site}/agenda?" + urlencode(query)
+    base = _link_base(site, campaign, channel)  # the same for every message of a campaign: built once
+    return base if row is None else f"{base}&hg_vid={quote_plus(visitor_id(row))}"
 
 
 def _html(body: str) -> str:

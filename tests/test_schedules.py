@@ -16,11 +16,9 @@ def test_nightly_and_hourly_journey_schedules_target_their_jobs(dbt_manifest):
     assert hourly.cron_schedule == "15 * * * *"
 
     start = datetime(2026, 11, 22, 0, 30, tzinfo=amsterdam)
-    ticks = hourly.execution_time_iterator(start.timestamp())
-    assert [next(ticks).hour for _ in range(3)] == [1, 2, 3]
     with dg.build_schedule_context(scheduled_execution_time=start) as context:
         request = hourly.evaluate_tick(context).run_requests[0]
-    assert request.job_name is None or request.job_name == "abandoner_journey"
+    assert hourly.job_name == "abandoner_journey" and request.job_name in (None, "abandoner_journey")
 
     journey = defs.resolve_job_def("abandoner_journey").asset_layer.selected_asset_keys
     names = {key.to_user_string() for key in journey}

@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from hourglass import settings
+from hourglass import activation, settings
 from hourglass.project import dbt_project, manifest
 
 
@@ -29,5 +29,6 @@ translator = HourglassTranslator()
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     settings.ensure_audience_dir()
+    activation.ensure_receipts()
     dbt_vars = {"as_of_date": settings.as_of_date().isoformat()}
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()

@@ -135,7 +135,7 @@ def free_port() -> int:
 class _SmtpHandler:
     def __init__(self, refuse: set[str]):
         self.refuse = refuse
-        self.messages: list[email.message.Message] = []
+        self.received: list[bytes] = []  # raw, parsed only when asked: a real server does not parse either
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd API
@@ -145,9 +145,8 @@ class _SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
-        parsed = email.message_from_bytes(envelope.content)
         with self.lock:
-            self.messages.append(parsed)
+            self.received.append(envelope.content)
         return "250 Message accepted for delivery"
 
 
@@ -161,7 +160,13 @@ class LoopbackSmtp:
 
     @property
     def messages(self) -> list[email.message.Message]:
-        return self.handler.messages
+        with self.handler.lock:
+            raw = list(self.handler.received)
+        return [email.message_from_bytes(data) for data in raw]
+
+    @property
+    def count(self) -> int:
+        return len(self.handler.received)
 
     def __enter__(self) -> LoopbackSmtp:
         self._controller.start()
