@@ -326,3 +326,49 @@ def test_ad_audience_files_hold_hashes_of_consenting_members_only(world):
         assert lines[0] == header
         assert sorted(lines[1:]) == sorted(",".join(hashed_identifiers(r, platform)) for r in members)
         assert "@" not in text and "+31" not in text  # nothing raw
+
+
+def test_the_dagster_asset_records_the_plan_and_needs_run_config_to_pass_the_guard(world, dbt_manifest):
+    import dagster as dg
+
+    from hourglass.assets.activation import build_activation_asset
+
+    home, people = world
+    asset = build_activation_asset(ABANDONERS, [ABANDONERS])
+    instance = dg.DagsterInstance.ephemeral()
+    key = asset.key.to_user_string()
+    with LoopbackSmtp() as smtp:
+        resources = {
+            "outbox": OutboxResource(),
+            "smtp": SmtpResource(host="127.0.0.1", port=smtp.port),
+            "sms": SmsResource(),
+            "webhook": WebhookResource(),
+            "ad_audiences": AdAudienceResource(),
+        }
+
+        def materialize(approve: bool | None = None):
+            config = {"ops": {key.replace("/", "__"): {"config": {"approve_audience_change": approve}}}}
+            return dg.materialize([asset], resources=resources, instance=instance, raise_on_error=False,
+                                  run_config=config if approve is not None else None)  # fmt: skip
+
+        write_audience(ABANDONERS.name, people[:30])
+        first = materialize()
+        assert first.success
+        metadata = first.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
+        assert metadata["result_sent"].value == len(smtp.messages) > 0
+        # Counts only: no address, name or phone in what Dagster stores.
+        stored = json.dumps({k: str(v.value) for k, v in metadata.items()})
+        assert "@" not in stored and "+316" not in stored
+
+        write_audience(ABANDONERS.name, people)  # 30 -> 120
+        blocked = materialize()
+        assert not blocked.success and len(smtp.messages) == metadata["result_sent"].value
+        failure = blocked.get_step_failure_events()[0].step_failure_data
+        assert "beyond guard_max_change" in failure.user_failure_data.description
+        assert "approve_audience_change: true" in failure.user_failure_data.description
+        records = instance.fetch_observations(asset.key, limit=10).records
+        observed = [r.asset_observation.metadata for r in records if r.run_id == blocked.run_id]
+        assert observed and observed[0]["audience_size"].value == 120  # the plan was recorded before the stop
+
+        approved = materialize(approve=True)
+        assert approved.success and len(smtp.messages) > metadata["result_sent"].value

@@ -55,15 +55,18 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
             # The plan is on record before anything is sent, also when the guard then stops the send.
             context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata={"plan": plan, **plan}))
 
-        result = activation.run_campaign(
-            campaign,
-            campaigns,
-            activation.Channels(outbox=outbox, smtp=smtp, sms=sms, webhook=webhook, ads=ad_audiences),
-            run_id=context.run_id,
-            approve_audience_change=config.approve_audience_change,
-            observe=observe,
-            log=context.log.warning,
-        )
+        try:
+            result = activation.run_campaign(
+                campaign,
+                campaigns,
+                activation.Channels(outbox=outbox, smtp=smtp, sms=sms, webhook=webhook, ads=ad_audiences),
+                run_id=context.run_id,
+                approve_audience_change=config.approve_audience_change,
+                observe=observe,
+                log=context.log.warning,
+            )
+        except (activation.GuardError, activation.ActivationError) as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         # Counts only: personal data stays out of Dagster's metadata.
         return dg.MaterializeResult(metadata=result)
 
