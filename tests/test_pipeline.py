@@ -199,3 +199,27 @@ def test_summary_counts_every_layer(pipeline):
     assert sum(layers["lifecycle stages"].values()) == layers["warehouse"]["customer_360"]
     assert 0 < layers["segments"]["young people"] < layers["warehouse"]["customer_360"]
     assert "where to look next" in text and str(home / "outbox") in text
+
+
+def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline):
+    home, _ = pipeline
+    from hourglass.definitions import defs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+        models = ["stg_activation_receipts", "int_campaign_outcomes", "campaign_effect"]
+        again = defs.resolve_job_def("nightly").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), asset_selection=[dg.AssetKey(m) for m in models]
+        )
+    assert again.success
+    receipts = _receipts(home, "welcome_new_members")
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        effect = con.sql("select * from campaign_effect where campaign = 'welcome_new_members'").df()
+    assert len(effect) == 1
+    row = effect.iloc[0]
+    people = receipts.drop_duplicates("customer_key")  # one receipt per person and run; runs agree
+    assert row.held_out == (people.status == "held_out").sum() > 0
+    assert row.treated == (people.status == "sent").sum()
+    assert row.goal == "order" and not row.attribution_complete  # sent today: the window is still open
+    assert row.verdict == "holdout too small to tell"  # a few new members cannot show an effect
