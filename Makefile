@@ -9,7 +9,7 @@ SEED ?= 42
 export HOURGLASS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(HOURGLASS_HOME)/dagster
 
-.PHONY: demo test dev lint prepare bench clean
+.PHONY: demo test dev lint prepare bench clean chromium
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,14 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
 
-## test: lint, then the whole test suite
-test: $(BIN)/.installed lint
+## test: lint, then the whole test suite (the report test needs Debian's chromium: installed when missing)
+test: $(BIN)/.installed lint chromium
 	$(BIN)/python -m pytest
+
+chromium:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }; } || \
+		{ echo "chromium is missing and could not be installed: the browser test will fail"; }
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check hourglass tests bench

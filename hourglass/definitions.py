@@ -10,7 +10,8 @@ from dagster_dbt import DbtCliResource
 from hourglass import settings
 from hourglass.assets.activation import build_activation_assets
 from hourglass.assets.ingest import ingest_assets
-from hourglass.assets.models import dbt_models
+from hourglass.assets.models import dbt_models, effect_models
+from hourglass.assets.report import kpi_report
 from hourglass.assets.web import ga4_web
 from hourglass.project import dbt_project
 from hourglass.resources.channels import channel_resources
@@ -37,16 +38,8 @@ abandoner_job = dg.define_asset_job(
     description="Hourly: fresh GA4 data -> workshop_signup_abandoners -> its reminder.",
 )
 
-# Written by every activation asset and read back by dbt; declared on its own so the graph keeps no cycle.
-activation_receipts = dg.AssetSpec(
-    "activation_receipts",
-    group_name="activate",
-    description="Receipts of every send decision, in the lake (lake/raw/activation_receipts); see docs/campaigns.md.",
-    kinds={"parquet"},
-)
-
 defs = dg.Definitions(
-    assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets, activation_receipts],
+    assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets, effect_models, kpi_report],
     jobs=[nightly_job, abandoner_job],
     schedules=[
         dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone=settings.TIMEZONE),

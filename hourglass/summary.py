@@ -92,7 +92,8 @@ def render(layers: dict[str, dict[str, int]]) -> str:
         out.append("")
     out += [
         "where to look next:",
-        f"  messages      {home / 'outbox'}",
+        f"  KPI report    {home / 'reports' / 'kpi_report.html'}   (opens offline in any browser)",
+        f"  messages      {home / 'outbox'}   (and the send ledger: {home / 'ledger' / 'sends.sqlite'})",
         f"  lake          {home / 'lake'}   (quarantine/ holds every row that could not be loaded, with its reason)",
         f"  warehouse     {settings.warehouse_path()}   (duckdb -readonly)",
         "  Dagster UI    make dev  ->  http://127.0.0.1:3000",

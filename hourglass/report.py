@@ -1,0 +1,247 @@
+"""The KPI report: one self-contained HTML page (Plotly's script inlined once) that opens without a network.
+
+Sections: KPI trends for the five domains, segment sizes, the lifecycle, campaign uplift with intervals, and
+data quality. The same key figures go to Dagster as metadata (see assets/report.py).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from hourglass import lake, settings
+from hourglass.sources import CONTRACTS
+
+# Any script error on the page is written onto <body>, so a headless browser test can read it from the DOM.
+ERROR_PROBE = """<script>
+window.addEventListener('error', function (e) {
+  document.body.setAttribute('data-script-errors', (document.body.getAttribute('data-script-errors') || '')
+    + (e.message || 'error') + ';');
+});
+</script>"""
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    intro: str
+    figures: list[go.Figure] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    return con.sql(sql).df()
+
+
+def _line(df: pd.DataFrame, x: str, ys: dict[str, str], title: str) -> go.Figure:
+    fig = go.Figure([go.Scatter(x=df[x], y=df[col], mode="lines", name=label) for col, label in ys.items()])
+    fig.update_layout(title=title, height=320, margin=dict(l=40, r=20, t=50, b=40), legend=dict(orientation="h"))
+    return fig
+
+
+def _bar(labels, values, title: str, horizontal: bool = False) -> go.Figure:
+    bar = go.Bar(y=labels, x=values, orientation="h") if horizontal else go.Bar(x=labels, y=values)
+    fig = go.Figure([bar])
+    fig.update_layout(title=title, height=320, margin=dict(l=40, r=20, t=50, b=40))
+    return fig
+
+
+def kpi_sections(con: duckdb.DuckDBPyConnection) -> list[Section]:
+    lifecycle = _query(con, "select * from kpi_lifecycle_monthly order by order_month")
+    customers = _query(con, "select * from kpi_customers")
+    web = _query(
+        con,
+        "select visit_date, sum(sessions) as sessions, sum(engagement_seconds) / nullif(sum(sessions), 0)"
+        " as engagement_seconds_per_session from kpi_web_daily group by visit_date order by visit_date",
+    )
+    web_sources = _query(
+        con,
+        "select session_source_medium, sum(sessions) as sessions from kpi_web_daily"
+        " group by 1 order by 2 desc limit 10",
+    )
+    email = _query(con, "select * from kpi_email_monthly order by event_month")
+    nps = _query(
+        con,
+        "select month, sum(nps * responses) / nullif(sum(responses), 0) as nps,"
+        " any_value(complaint_rate_in_month) as complaint_rate from kpi_satisfaction_monthly"
+        " group by month order by month",
+    )
+    by_stage = _query(con, "select lifecycle_stage, count(*) as customers from customer_360 group by 1 order by 2 desc")
+
+    sections = [
+        Section(
+            "lifecycle",
+            "Lifecycle: acquisition, repeat, win-back, cross-sell",
+            "Customers per month by what they did, and where everyone stands today.",
+            [
+                _line(
+                    lifecycle,
+                    "order_month",
+                    {
+                        "new_customers": "new",
+                        "repeat_customers": "repeat",
+                        "won_back_customers": "won back",
+                        "cross_sold_customers": "cross-sold",
+                    },
+                    "Customers per month",
+                ),  # fmt: skip
+                _bar(by_stage.lifecycle_stage, by_stage.customers, "Customers per lifecycle stage"),
+            ],
+        ),
+        Section(
+            "customers",
+            "Customer level",
+            "Order value, frequency, opt-in and value today.",
+            [_line(lifecycle, "order_month", {"average_order_value": "average order value (EUR)"}, "Order value")],
+            customers.T.reset_index().set_axis(["figure", "value"], axis=1),
+        ),
+        Section(
+            "channel",
+            "Channels: web and e-mail",
+            "GA4 sessions and engagement per day; e-mail opens and clicks per month.",
+            [
+                _line(web, "visit_date", {"sessions": "sessions"}, "Web sessions per day"),
+                _bar(web_sources.session_source_medium, web_sources.sessions, "Sessions by source / medium", True),
+                _line(email, "event_month", {"open_rate": "open rate", "click_rate": "click rate"}, "E-mail"),
+            ],
+        ),
+        Section(
+            "satisfaction",
+            "Satisfaction: NPS and complaints",
+            "Net Promoter Score and the share of service contacts that are complaints, per month.",
+            [_line(nps, "month", {"nps": "NPS", "complaint_rate": "complaint rate"}, "Satisfaction")],
+        ),
+    ]
+    return sections
+
+
+def segment_section(con: duckdb.DuckDBPyConnection) -> Section:
+    counts = _query(
+        con,
+        """
+        select 'young people' as segment, count(*) filter (where is_young_person) as customers from customer_360
+        union all select 'double income, no kids', count(*) filter (where is_double_income_no_kids) from customer_360
+        union all select 'expats', count(*) filter (where is_expat) from customer_360
+        union all select 'value: ' || value_tier, count(*) from customer_360 group by value_tier
+        union all select 'interest: ' || main_interest, count(*) from customer_360
+            where main_interest is not null group by main_interest
+        order by 2 desc
+        """,
+    )
+    return Section(
+        "segments",
+        "Segments",
+        "People per segment (a person is in several).",
+        [_bar(counts.segment, counts.customers, "Customers per segment", horizontal=True)],
+        counts,
+    )
+
+
+def campaign_section(con: duckdb.DuckDBPyConnection) -> Section:
+    effects = _query(
+        con,
+        "select * from campaign_effect qualify row_number() over (partition by campaign order by send_window desc) = 1"
+        " order by campaign",
+    )
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=effects.campaign,
+                y=effects.uplift * 100,
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(effects.uplift_ci_high - effects.uplift) * 100,
+                    arrayminus=(effects.uplift - effects.uplift_ci_low) * 100,
+                ),
+            )
+        ]
+    )
+    fig.update_layout(title="Uplift in conversion (points), with 95% interval", height=360)
+    columns = ["campaign", "send_window", "treated", "held_out", "treated_rate", "holdout_rate", "uplift",
+               "uplift_ci_low", "uplift_ci_high", "minimum_detectable_effect", "verdict"]  # fmt: skip
+    return Section(
+        "campaigns",
+        "Campaign effect against holdout",
+        "The latest send window per campaign. A holdout too small to tell says so.",
+        [fig],
+        effects[columns] if len(effects) else pd.DataFrame(columns=columns),
+    )
+
+
+def quality_section() -> Section:
+    rows = []
+    with duckdb.connect() as con:
+        for source in CONTRACTS:
+            loaded = quarantined = 0
+            raw, bad = lake.raw_dataset(source), lake.quarantine_dataset(source)
+            if any(raw.glob("load_date=*/*.parquet")):
+                loaded = con.execute(f"select count(*) from read_parquet('{raw}/load_date=*/*.parquet')").fetchone()[0]
+            if any(bad.glob("load_date=*/*.parquet")):
+                quarantined = con.execute(
+                    f"select count(*) from read_parquet('{bad}/load_date=*/*.parquet')"
+                ).fetchone()[0]
+            rows.append({"source": source, "rows_loaded": loaded, "rows_quarantined": quarantined})
+    table = pd.DataFrame(rows)
+    table["quarantined_share"] = table.rows_quarantined / (table.rows_loaded + table.rows_quarantined).clip(lower=1)
+    fig = make_subplots(specs=[[{"secondary_y": False}]])
+    fig.add_bar(x=table.source, y=table.rows_quarantined, name="quarantined rows")
+    fig.update_layout(title="Quarantined rows per source", height=320)
+    return Section("quality", "Data quality", "Rows the loaders could not read, per source.", [fig], table)
+
+
+def collect() -> list[Section]:
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+        sections = kpi_sections(con)
+        sections.append(segment_section(con))
+        sections.append(campaign_section(con))
+    sections.append(quality_section())
+    return sections
+
+
+def render(sections: list[Section], generated: datetime) -> str:
+    parts, first = [], True
+    for section in sections:
+        charts = []
+        for fig in section.figures:
+            # The first chart carries plotly.js inline; the others reuse it.
+            charts.append(fig.to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False}))
+            first = False
+        table = (
+            section.table.to_html(index=False, float_format=lambda v: f"{v:,.3f}") if section.table is not None else ""
+        )
+        parts.append(
+            f'<section id="{section.key}"><h2>{html.escape(section.title)}</h2>'
+            f"<p>{html.escape(section.intro)}</p>{''.join(charts)}{table}</section>"
+        )
+    nav = " · ".join(f'<a href="#{s.key}">{html.escape(s.title.split(":")[0])}</a>' for s in sections)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>hourglass KPI report</title>
+{ERROR_PROBE}
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:auto;padding:1em}}
+table{{border-collapse:collapse;font-size:.85em}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}
+section{{margin-bottom:2.5em}}</style></head>
+<body><h1>hourglass KPI report</h1><p>Generated {generated:%Y-%m-%d %H:%M} for {settings.as_of_date()}. {nav}</p>
+{"".join(parts)}
+</body></html>
+"""
+
+
+def write(sections: list[Section]) -> Path:
+    target = settings.home() / "reports" / f"kpi_report_{settings.as_of_date()}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(render(sections, datetime.now()), encoding="utf-8")
+    tmp.replace(target)
+    latest = target.with_name("kpi_report.html")
+    latest.unlink(missing_ok=True)
+    latest.symlink_to(target.name)
+    return target

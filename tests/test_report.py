@@ -1,0 +1,62 @@
+"""The KPI report opens offline in a real browser (Debian's Chromium, headless) and every chart draws."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+SECTIONS = ["lifecycle", "customers", "channel", "satisfaction", "segments", "campaigns", "quality"]
+
+
+@pytest.fixture(scope="module")
+def report_page(pipeline):
+    home, result = pipeline
+    materialized = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
+    assert "kpi_report" in materialized
+    path = home / "reports" / "kpi_report.html"
+    assert path.exists()
+    return path, materialized["kpi_report"].step_materialization_data.materialization.metadata
+
+
+def test_the_report_is_self_contained(report_page):
+    path, _ = report_page
+    page = path.read_text()
+    assert not re.search(r"<script[^>]+src=", page), "a script from elsewhere would need the network"
+    assert page.count("Plotly.newPlot") >= 9
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in page
+
+
+def test_the_report_draws_every_chart_in_headless_chromium(report_page):
+    path, _ = report_page
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            path.resolve().as_uri(),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert "<body" in dom
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    assert "data-script-errors" not in body, body  # the page's probe writes any script error onto <body>
+    charts = dom.count("Plotly.newPlot")
+    drawn = len(re.findall(r'<svg class="main-svg"', dom))
+    assert charts >= 9 and drawn >= charts  # each chart draws at least one SVG layer
+
+
+def test_the_key_figures_are_asset_metadata(report_page):
+    _, metadata = report_page
+    assert metadata["customers"].value > 0 and 0 <= metadata["email_opt_in_share"].value <= 1
+    assert "welcome_new_members" in metadata["campaign_effect"].value
+    assert "| source" in metadata["data_quality"].value and metadata["rows_quarantined"].value > 0
