@@ -8,11 +8,13 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from hourglass import settings
+from hourglass.alerts import run_failure_alert
 from hourglass.assets.activation import build_activation_assets
 from hourglass.assets.ingest import ingest_assets
 from hourglass.assets.models import dbt_models, effect_models
 from hourglass.assets.report import kpi_report
 from hourglass.assets.web import ga4_web
+from hourglass.freshness import freshness_checks, freshness_job, freshness_schedule
 from hourglass.project import dbt_project
 from hourglass.resources.channels import channel_resources
 from hourglass.resources.ga4 import Ga4Resource
@@ -40,12 +42,14 @@ abandoner_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets, effect_models, kpi_report],
-    jobs=[nightly_job, abandoner_job],
+    jobs=[nightly_job, abandoner_job, freshness_job],
     schedules=[
         dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone=settings.TIMEZONE),
         dg.ScheduleDefinition(job=abandoner_job, cron_schedule="15 * * * *", execution_timezone=settings.TIMEZONE),
+        freshness_schedule,
     ],
-    sensors=[landing_files_sensor],
+    asset_checks=freshness_checks,
+    sensors=[landing_files_sensor, run_failure_alert],
     resources={
         "dbt": DbtCliResource(project_dir=dbt_project),
         **channel_resources(),
