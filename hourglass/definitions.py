@@ -62,3 +62,8 @@ defs = dg.Definitions(
         ),
     },
 )
+
+
+def nightly() -> dg.JobDefinition:
+    """The nightly job by import path, for `dg.reconstructable` (the multiprocess executor outside the UI)."""
+    return defs.resolve_job_def("nightly")

@@ -1,0 +1,76 @@
+"""Two runs that write the warehouse at once, on the multiprocess executor: both succeed, neither sees a lock.
+
+DuckDB allows one writing process. The dbt assets share the pool `warehouse` (limit 1 in dagster.yaml), so
+the second run's dbt step waits for the first one's instead of failing on the file lock.
+"""
+
+import subprocess
+
+import dagster as dg
+import duckdb
+import pytest
+from conftest import AS_OF
+
+from hourglass import settings
+
+
+def test_overlapping_warehouse_writers_both_succeed(tmp_path, dbt_manifest):
+    home = tmp_path / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+        mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")
+        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
+        from hourglass.generator import generate
+
+        generate(out=home / "landing", customers=150, seed=5, as_of=AS_OF)
+        settings.dagster_home()  # writes dagster.yaml with the pools
+        with dg.DagsterInstance.get() as instance:
+            from hourglass.definitions import nightly
+
+            job = dg.reconstructable(nightly)
+            first = [dg.AssetKey(n) for n in _sources()] + _dbt_keys()
+            with dg.execute_job(job, instance=instance, asset_selection=first) as prepared:
+                assert prepared.success  # a warehouse to rebuild
+            # The middle rebuilt and a "manual" materialisation of one model, as two processes started together,
+            # the way the daemon and the UI launch runs.
+            dagster = str(settings.PROJECT_ROOT / ".venv" / "bin" / "dagster")
+            launch = [dagster, "asset", "materialize", "-m", "hourglass.definitions", "--select"]
+            procs = {
+                "nightly": subprocess.Popen([*launch, "group:model"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
+                "manual": subprocess.Popen([*launch, "customer_360"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
+            }
+            outputs = {name: p.communicate(timeout=600)[0].decode() for name, p in procs.items()}
+            for name, p in procs.items():
+                assert p.returncode == 0, outputs[name][-3000:]
+            runs = {r.run_id: r for r in instance.get_runs() if r.run_id != prepared.run_id}
+            assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs.values())
+            results = {name: (True, run_id) for name, run_id in zip(procs, runs, strict=True)}
+            logs = "".join(
+                str(r.event_log_entry.user_message)
+                for name in results
+                for r in instance.get_records_for_run(results[name][1]).records
+            )
+            assert "Could not set lock" not in logs and "Conflicting lock" not in logs
+            waited = [
+                r
+                for name in results
+                for r in instance.get_records_for_run(results[name][1]).records
+                if "concurrency" in str(r.event_log_entry.user_message).lower()
+                or "pool" in str(r.event_log_entry.user_message).lower()
+            ]
+            assert waited, "one run's dbt step should have waited for the pool"
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from customer_360").fetchone()[0] > 100
+
+
+def _sources() -> list[str]:
+    from hourglass.assets.ingest import ingest_assets
+
+    return [a.key.to_user_string() for a in ingest_assets] + ["ga4_web"]
+
+
+def _dbt_keys() -> list[dg.AssetKey]:
+    from hourglass.assets.models import dbt_models
+
+    return list(dbt_models.keys)
