@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 import dagster as dg
 
@@ -22,10 +23,18 @@ def landing_fingerprints() -> dict[str, str]:
     return prints
 
 
+def _default_status() -> dg.DefaultSensorStatus:
+    """HOURGLASS_LANDING_SENSOR=stopped starts the UI with the sensor off (a toggle in the UI turns it on)."""
+    raw = os.environ.get("HOURGLASS_LANDING_SENSOR", "running").strip().lower()
+    if raw not in ("running", "stopped"):
+        raise ValueError(f"HOURGLASS_LANDING_SENSOR must be running or stopped, got {raw!r}")
+    return dg.DefaultSensorStatus.RUNNING if raw == "running" else dg.DefaultSensorStatus.STOPPED
+
+
 @dg.sensor(
     target=dg.AssetSelection.assets(*FILE_SOURCES),
     minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=_default_status(),
     description="Materialises a source's ingest asset when files in HOURGLASS_HOME/landing/<source>/ change.",
 )
 def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
