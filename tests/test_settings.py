@@ -30,3 +30,16 @@ def test_a_malformed_setting_fails_naming_it(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name):
         settings.as_of_date() if name == "HOURGLASS_AS_OF_DATE" else settings.float_setting(name, 0.02)
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [("HOURGLASS_WEBHOOK_URL", "HOURGLASS_WEBHOOK_SECRET"), ("HOURGLASS_SMTP_USERNAME", "HOURGLASS_SMTP_PASSWORD")],
+)
+def test_a_setting_that_needs_another_fails_at_start_naming_it(monkeypatch, given, missing):
+    from hourglass.resources.channels import channel_resources
+
+    monkeypatch.setenv(given, "x")
+    monkeypatch.setenv("HOURGLASS_SMTP_HOST", "127.0.0.1")
+    with pytest.raises(ValueError, match=f"missing setting: {missing} \\(needed because {given} is set\\)"):
+        channel_resources()

@@ -32,7 +32,30 @@ def plain_secret(name: str) -> str:
     return os.environ.get(name, "")
 
 
+# A setting that makes another one required: a signed webhook without its key, a login without a password.
+REQUIRED_WITH = {
+    "HOURGLASS_WEBHOOK_URL": ["HOURGLASS_WEBHOOK_SECRET"],
+    "HOURGLASS_SMTP_USERNAME": ["HOURGLASS_SMTP_PASSWORD", "HOURGLASS_SMTP_HOST"],
+    "HOURGLASS_SMTP_STARTTLS": ["HOURGLASS_SMTP_HOST"],
+    "HOURGLASS_SMS_TOKEN": ["HOURGLASS_SMS_URL"],
+}
+
+
+def check_settings() -> None:
+    """Fail at start, naming the variable, rather than at the first send."""
+    missing = [
+        f"{needed} (needed because {given} is set)"
+        for given, needs in REQUIRED_WITH.items()
+        if os.environ.get(given)
+        for needed in needs
+        if not os.environ.get(needed)
+    ]
+    if missing:
+        raise ValueError("missing setting: " + "; ".join(missing) + ". See docs/configuration.md.")
+
+
 def channel_resources(secret: Callable[[str], Any] = dagster_secret) -> dict[str, dg.ConfigurableResource]:
+    check_settings()
     return {
         "outbox": OutboxResource(root=_env("HOURGLASS_OUTBOX_DIR")),
         "smtp": SmtpResource(
