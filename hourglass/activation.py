@@ -393,8 +393,9 @@ def read_audience(model_name: str) -> list[dict[str, Any]]:
     path = settings.audience_export(model_name)
     if not path.exists():
         raise FileNotFoundError(f"audience export {path} is missing: materialise the dbt model {model_name} first")
-    table = pq.read_table(path)
-    return table.sort_by("customer_key").to_pylist()
+    rows = pq.read_table(path).sort_by("customer_key").to_pylist()
+    # dbt-duckdb writes an empty external model as one all-null row to keep the schema (its view filters it).
+    return [row for row in rows if any(value is not None for value in row.values())]
 
 
 def run_campaign(

@@ -67,11 +67,16 @@ def kpi_sections(con: duckdb.DuckDBPyConnection) -> list[Section]:
         "select session_source_medium, sum(sessions) as sessions from kpi_web_daily"
         " group by 1 order by 2 desc limit 10",
     )
-    email = _query(con, "select * from kpi_email_monthly order by event_month")
+    email = _query(
+        con,
+        "select event_month, sum(unique_opens) / nullif(sum(sends), 0) as open_rate,"
+        " sum(unique_clicks) / nullif(sum(sends), 0) as click_rate from kpi_email_monthly"
+        " group by event_month order by event_month",
+    )
     nps = _query(
         con,
         "select month, sum(nps * responses) / nullif(sum(responses), 0) as nps,"
-        " any_value(complaint_rate_in_month) as complaint_rate from kpi_satisfaction_monthly"
+        " 100 * any_value(complaint_rate_in_month) as complaint_percent from kpi_satisfaction_monthly"
         " group by month order by month",
     )
     by_stage = _query(con, "select lifecycle_stage, count(*) as customers from customer_360 group by 1 order by 2 desc")
@@ -117,7 +122,7 @@ def kpi_sections(con: duckdb.DuckDBPyConnection) -> list[Section]:
             "satisfaction",
             "Satisfaction: NPS and complaints",
             "Net Promoter Score and the share of service contacts that are complaints, per month.",
-            [_line(nps, "month", {"nps": "NPS", "complaint_rate": "complaint rate"}, "Satisfaction")],
+            [_line(nps, "month", {"nps": "NPS", "complaint_percent": "complaints, % of contacts"}, "Satisfaction")],
         ),
     ]
     return sections

@@ -35,7 +35,10 @@ def collect() -> dict[str, dict[str, int]]:
                 con, str(lake.quarantine_dataset(source) / "load_date=*" / "*.parquet")
             )
         for path in sorted((settings.lake_dir() / "audiences").glob("*.parquet")):
-            layers["audiences"][path.stem] = _parquet_rows(con, str(path))
+            # count(customer_key): dbt-duckdb writes an empty audience as one all-null row
+            layers["audiences"][path.stem] = con.execute(
+                f"select count(customer_key) from read_parquet('{path}')"
+            ).fetchone()[0]
     if settings.warehouse_path().exists():
         with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
             _warehouse(con, layers)

@@ -372,3 +372,15 @@ def test_the_dagster_asset_records_the_plan_and_needs_run_config_to_pass_the_gua
 
         approved = materialize(approve=True)
         assert approved.success and len(smtp.messages) > metadata["result_sent"].value
+
+
+def test_an_empty_audience_export_sends_nothing(world):
+    home, _ = world
+    # What dbt-duckdb writes for an audience with no rows: one row of nulls, so the file keeps its schema.
+    settings.ensure_audience_dir()
+    empty = pa.table({"customer_key": pa.nulls(1, pa.string()), "email": pa.nulls(1, pa.string())})
+    pq.write_table(empty, settings.audience_export(ABANDONERS.name))
+    with LoopbackSmtp() as smtp:
+        result = activation.run_campaign(ABANDONERS, [ABANDONERS], channels(smtp=smtp), run_id="r1")
+        assert smtp.count == 0
+    assert result["audience_size"] == 0 and result["receipts"] == 0
