@@ -404,11 +404,12 @@ def run_campaign(
     channels: Channels,
     run_id: str,
     approve_audience_change: bool = False,
+    window: date | None = None,
     observe: Callable[[dict[str, Any]], None] = lambda _: None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Plan the window over every campaign, check the guard, send this campaign's part, write receipts."""
-    window, now, rules = settings.as_of_date(), settings.now(), Rules.from_env()
+    window, now, rules = window or settings.as_of_date(), settings.now(), Rules.from_env()
     audiences = {campaign.name: read_audience(campaign.name)}
     for other in campaigns:
         if other.name != campaign.name and settings.audience_export(other.name).exists():

@@ -38,8 +38,10 @@ def run_job(job_name: str, log_level: str = "INFO") -> bool:
     from hourglass.definitions import defs
 
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(job_name).execute_in_process(
+        job = defs.resolve_job_def(job_name)
+        result = job.execute_in_process(
             instance=instance,
+            partition_key=settings.as_of_date().isoformat() if job.partitions_def else None,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )

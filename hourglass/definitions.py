@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -11,7 +12,7 @@ from hourglass import settings
 from hourglass.alerts import run_failure_alert
 from hourglass.assets.activation import build_activation_assets
 from hourglass.assets.ingest import ingest_assets
-from hourglass.assets.models import dbt_models, effect_models
+from hourglass.assets.models import daily, dbt_models, effect_models, event_models
 from hourglass.assets.report import kpi_report
 from hourglass.assets.web import ga4_web
 from hourglass.freshness import freshness_checks, freshness_job, freshness_schedule
@@ -27,6 +28,7 @@ activation_assets = build_activation_assets()
 nightly_job = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all(),
+    partitions_def=daily,  # the event models are daily partitions; a run's partition is the day it acts for
     description="The whole hourglass: ingest every source, build the dbt middle, activate every campaign.",
 )
 
@@ -37,15 +39,25 @@ abandoner_job = dg.define_asset_job(
     "abandoner_journey",
     selection=(dg.AssetSelection.assets(abandoner_key).upstream() - dg.AssetSelection.groups("ingest"))
     | dg.AssetSelection.assets("ga4_web"),
+    partitions_def=daily,
     description="Hourly: fresh GA4 data -> workshop_signup_abandoners -> its reminder.",
 )
 
+
+@dg.schedule(job=abandoner_job, cron_schedule="15 * * * *", execution_timezone=settings.TIMEZONE)
+def abandoner_journey_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Every hour, for today's partition: the journey acts on the day it runs."""
+    day = context.scheduled_execution_time.astimezone(ZoneInfo(settings.TIMEZONE)).date().isoformat()
+    return dg.RunRequest(partition_key=day)
+
+
 defs = dg.Definitions(
-    assets=[*ingest_assets, ga4_web, dbt_models, *activation_assets, effect_models, kpi_report],
+    assets=[*ingest_assets, ga4_web, event_models, dbt_models, *activation_assets, effect_models, kpi_report],
     jobs=[nightly_job, abandoner_job, freshness_job],
     schedules=[
-        dg.ScheduleDefinition(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone=settings.TIMEZONE),
-        dg.ScheduleDefinition(job=abandoner_job, cron_schedule="15 * * * *", execution_timezone=settings.TIMEZONE),
+        # 02:00 for the latest partition, which is today (end_offset=1)
+        dg.build_schedule_from_partitioned_job(nightly_job, hour_of_day=2, minute_of_hour=0),
+        abandoner_journey_schedule,
         freshness_schedule,
     ],
     asset_checks=freshness_checks,

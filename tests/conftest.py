@@ -174,6 +174,8 @@ def pipeline(tmp_path_factory, dbt_manifest):
 
         from hourglass.definitions import defs
 
-        result = defs.resolve_job_def("nightly").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+        result = defs.resolve_job_def("nightly").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), partition_key=AS_OF.isoformat()
+        )
         assert result.success
         yield home, result

@@ -24,7 +24,9 @@ def test_failed_audience_test_blocks_its_activation(tmp_path, dbt_manifest):
 
         generate(out=home / "landing", customers=150, seed=3, as_of=AS_OF)
         write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_broken.csv", [BROKEN])
-        result = defs.resolve_job_def("nightly").execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def("nightly").execute_in_process(
+            instance=instance, raise_on_error=False, partition_key=AS_OF.isoformat()
+        )
 
     assert not result.success
     failed = {e.asset_check_key.name for e in result.get_asset_check_evaluations() if not e.passed}

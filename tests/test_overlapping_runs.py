@@ -30,14 +30,19 @@ def test_overlapping_warehouse_writers_both_succeed(tmp_path, dbt_manifest):
 
             job = dg.reconstructable(nightly)
             first = [dg.AssetKey(n) for n in _sources()] + _dbt_keys()
-            with dg.execute_job(job, instance=instance, asset_selection=first) as prepared:
+            day = {"dagster/partition": AS_OF.isoformat()}  # the event models are daily partitions
+            with dg.execute_job(job, instance=instance, asset_selection=first, tags=day) as prepared:
                 assert prepared.success  # a warehouse to rebuild
             # The middle rebuilt and a "manual" materialisation of one model, as two processes started together,
             # the way the daemon and the UI launch runs.
             dagster = str(settings.PROJECT_ROOT / ".venv" / "bin" / "dagster")
             launch = [dagster, "asset", "materialize", "-m", "hourglass.definitions", "--select"]
             procs = {
-                "nightly": subprocess.Popen([*launch, "group:model"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
+                "nightly": subprocess.Popen(
+                    [*launch, "group:model", "--partition", AS_OF.isoformat()],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                ),
                 "manual": subprocess.Popen([*launch, "customer_360"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT),
             }
             outputs = {name: p.communicate(timeout=600)[0].decode() for name, p in procs.items()}
@@ -71,6 +76,6 @@ def _sources() -> list[str]:
 
 
 def _dbt_keys() -> list[dg.AssetKey]:
-    from hourglass.assets.models import dbt_models
+    from hourglass.assets.models import dbt_models, event_models
 
-    return list(dbt_models.keys)
+    return [*event_models.keys, *dbt_models.keys]

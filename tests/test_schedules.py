@@ -15,10 +15,16 @@ def test_nightly_and_hourly_journey_schedules_target_their_jobs(dbt_manifest):
     assert (nightly.cron_schedule, nightly.execution_timezone) == ("0 2 * * *", "Europe/Amsterdam")
     assert hourly.cron_schedule == "15 * * * *"
 
-    start = datetime(2026, 11, 22, 0, 30, tzinfo=amsterdam)
-    with dg.build_schedule_context(scheduled_execution_time=start) as context:
+    # Just after midnight in Amsterdam (23:15 UTC the day before), both act for the Amsterdam day.
+    start = datetime(2026, 11, 22, 0, 15, tzinfo=amsterdam)
+    with dg.build_schedule_context(scheduled_execution_time=start, repository_def=defs.get_repository_def()) as context:
         request = hourly.evaluate_tick(context).run_requests[0]
     assert hourly.job_name == "abandoner_journey" and request.job_name in (None, "abandoner_journey")
+    assert request.partition_key == "2026-11-22"
+    at_two = datetime(2026, 11, 22, 2, 0, tzinfo=amsterdam)
+    with dg.build_schedule_context(scheduled_execution_time=at_two, repository_def=defs.get_repository_def()) as ctx:
+        (nightly_request,) = nightly.evaluate_tick(ctx).run_requests
+    assert nightly_request.partition_key == "2026-11-22"  # today: the nightly run acts for the day it runs
 
     journey = defs.resolve_job_def("abandoner_journey").asset_layer.selected_asset_keys
     names = {key.to_user_string() for key in journey}

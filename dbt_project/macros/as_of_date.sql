@@ -2,3 +2,14 @@
 {% macro as_of_date() -%}
   {%- if var('as_of_date') -%} cast('{{ var("as_of_date") }}' as date) {%- else -%} current_date {%- endif -%}
 {%- endmacro %}
+
+{#- Which days an incremental run rebuilds: a backfill's [incremental_start, incremental_end) when given
+    (Dagster sets them from the partition range), else the last incremental_lookback_days up to as_of_date. -#}
+{% macro incremental_window(column) -%}
+  {%- if var('incremental_start', none) -%}
+    {{ column }} >= cast('{{ var("incremental_start") }}' as date)
+    and {{ column }} < cast('{{ var("incremental_end") }}' as date)
+  {%- else -%}
+    {{ column }} > {{ as_of_date() }} - interval {{ var('incremental_lookback_days') }} day
+  {%- endif -%}
+{%- endmacro %}

@@ -5,7 +5,7 @@ from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
 from hourglass import activation
-from hourglass.assets.models import dbt_models
+from hourglass.assets.models import dbt_models, run_as_of
 from hourglass.campaigns import Campaign, audience_nodes
 from hourglass.channels.ads import AdAudienceResource
 from hourglass.channels.http import SmsResource, WebhookResource
@@ -62,6 +62,7 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
                 activation.Channels(outbox=outbox, smtp=smtp, sms=sms, webhook=webhook, ads=ad_audiences),
                 run_id=context.run_id,
                 approve_audience_change=config.approve_audience_change,
+                window=run_as_of(context),
                 observe=observe,
                 log=context.log.warning,
             )

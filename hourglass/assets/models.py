@@ -1,12 +1,16 @@
 """The narrow middle: every dbt model, seed and test as Dagster assets and checks.
 
-Two dbt asset definitions over one project: `dbt_models`, everything up to the audiences, and `effect_models`
-(tag `effect`), which read the activation receipts and so run after the sends. One definition could not do
-both: a run cannot come back to the same step after activation.
+Three dbt asset definitions over one project:
+- `event_models`: the incremental, event-sized models (and the staging views they read), partitioned by day,
+  so a date range can be backfilled from the UI or the CLI in one run (`--partition-range A...B`);
+- `dbt_models`: everything else up to the audiences;
+- `effect_models` (tag `effect`): they read the activation receipts and so run after the sends. One
+  definition could not do both: a run cannot come back to the same step after activation.
 """
 
 import json
 from collections.abc import Mapping
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -17,6 +21,18 @@ from hourglass.campaigns import audience_nodes
 from hourglass.project import dbt_project, manifest
 
 RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
+# The incremental models and the staging views they read, so no other dbt step sits between them: a run
+# would otherwise split dbt_models around them and test models of the later half before they are built.
+EVENT_MODELS = "stg_esp_events stg_ga4_web config.materialized:incremental"
+
+# Days in Europe/Amsterdam; end_offset=1 makes today a partition, so the nightly run acts for the day it runs.
+daily = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone=settings.TIMEZONE, end_offset=1)
+
+
+def run_as_of(context: dg.AssetExecutionContext) -> date:
+    """The day a run acts for: its partition when it has one (any asset in a partitioned run), else the setting."""
+    key = context.run.tags.get("dagster/partition")
+    return date.fromisoformat(key) if key else settings.as_of_date()
 
 
 class HourglassTranslator(DagsterDbtTranslator):
@@ -36,10 +52,10 @@ class HourglassTranslator(DagsterDbtTranslator):
 translator = HourglassTranslator()
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dict | None = None):
     settings.ensure_audience_dir()
     activation.ensure_receipts()
-    dbt_vars = {"as_of_date": settings.as_of_date().isoformat()}
+    dbt_vars = dbt_vars or {"as_of_date": run_as_of(context).isoformat()}
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
 
 
@@ -47,7 +63,26 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     manifest=manifest(),
     project=dbt_project,
     dagster_dbt_translator=translator,
-    exclude="tag:effect",
+    select=EVENT_MODELS,
+    name="event_models",
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),  # a date range is one dbt run, not one per day
+    pool="warehouse",
+)
+def event_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    dbt_vars = {"as_of_date": (end - timedelta(days=1)).isoformat()}
+    if end - start > timedelta(days=1):  # a backfill: exactly its days; one day: the usual lookback for late data
+        dbt_vars |= {"incremental_start": start.isoformat(), "incremental_end": end.isoformat()}
+    yield from _build(context, dbt, dbt_vars)
+
+
+@dbt_assets(
+    manifest=manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    exclude=f"tag:effect {EVENT_MODELS}",
     pool="warehouse",  # DuckDB allows one writing process: warehouse writers queue in this pool
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):

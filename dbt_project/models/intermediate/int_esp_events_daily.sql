@@ -5,7 +5,8 @@
 ) }}
 -- E-mail events per subscriber and day: the event-sized part of e-mail engagement, built incrementally.
 -- A nightly run rebuilds only the last incremental_lookback_days days before as_of_date (late events
--- included); `dbt build --full-refresh` rebuilds all of it and gives the same table.
+-- included), a Dagster backfill the days of its partition range; `dbt build --full-refresh` rebuilds all
+-- of it and gives the same table.
 select
     event_date,
     subscriber_id,
@@ -19,6 +20,6 @@ from {{ ref('stg_esp_events') }}
 where
     event_date <= {{ as_of_date() }}
     {% if is_incremental() %}
-        and event_date > {{ as_of_date() }} - interval {{ var('incremental_lookback_days') }} day
+        and {{ incremental_window('event_date') }}
     {% endif %}
 group by event_date, subscriber_id

@@ -22,6 +22,6 @@ from {{ ref('stg_ga4_web') }}
 where
     visit_date <= {{ as_of_date() }}
     {% if is_incremental() %}
-        and visit_date > {{ as_of_date() }} - interval {{ var('incremental_lookback_days') }} day
+        and {{ incremental_window('visit_date') }}
     {% endif %}
 group by visit_date, visitor_id
