@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 from collections.abc import Mapping
@@ -11,7 +12,6 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import jinja2
-import markupsafe
 
 from hourglass import settings
 
@@ -62,11 +62,9 @@ def tracked_link(campaign: str, channel: str, row: Mapping[str, Any] | None = No
 
 def _html(body: str) -> str:
     """The HTML part from the plain text: paragraphs, line breaks and clickable links, everything escaped."""
-    paragraphs = []
-    for block in body.strip().split("\n\n"):
-        text = LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(markupsafe.escape(block)))
-        paragraphs.append("<p>" + text.replace("\n", "<br>\n") + "</p>")
-    return "<!doctype html>\n<html><body>\n" + "\n".join(paragraphs) + "\n</body></html>\n"
+    text = LINK.sub(r'<a href="\g<0>">\g<0></a>', html.escape(body.strip(), quote=False))
+    paragraphs = "</p>\n<p>".join(block.replace("\n", "<br>\n") for block in text.split("\n\n"))
+    return "<!doctype html>\n<html><body>\n<p>" + paragraphs + "</p>\n</body></html>\n"
 
 
 def render(template: str, channel: str, row: Mapping[str, Any], campaign: str) -> tuple[str, str]:
