@@ -10,6 +10,6 @@
     {{ column }} >= cast('{{ var("incremental_start") }}' as date)
     and {{ column }} < cast('{{ var("incremental_end") }}' as date)
   {%- else -%}
-    {{ column }} > {{ as_of_date() }} - interval {{ var('incremental_lookback_days') }} day
+    {{ column }} > {{ days_before(as_of_date(), var('incremental_lookback_days')) }}
   {%- endif -%}
 {%- endmacro %}

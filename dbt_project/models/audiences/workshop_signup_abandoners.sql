@@ -18,7 +18,7 @@ abandoned as (
     from funnel as starts
     where
         starts.event_name = 'workshop_signup_start'
-        and starts.visit_date > {{ as_of_date() }} - interval {{ var('abandoner_window_days') }} day
+        and starts.visit_date > {{ days_before(as_of_date(), var('abandoner_window_days')) }}
         and starts.visit_date <= {{ as_of_date() }}
         and not exists (
             select 1 from funnel as done

@@ -5,11 +5,11 @@ select
     sum(daily.opens) as email_opens,
     sum(daily.clicks) as email_clicks,
     sum(daily.clicks) filter (
-        where daily.event_date > {{ as_of_date() }} - interval 90 day
+        where daily.event_date > {{ days_before(as_of_date(), 90) }}
     ) as email_clicks_last_90_days,
     sum(daily.clicks) filter (
-        where daily.event_date <= {{ as_of_date() }} - interval 90 day
-        and daily.event_date > {{ as_of_date() }} - interval 365 day
+        where daily.event_date <= {{ days_before(as_of_date(), 90) }}
+        and daily.event_date > {{ days_before(as_of_date(), 365) }}
     ) as email_clicks_prior_275_days,
     max(daily.last_click_at) as last_email_click_at,
     sum(daily.unsubscribes) > 0 as has_unsubscribed,

@@ -39,7 +39,7 @@ per_customer as (
         -- the repeat orders' mean value, the spend input of the Gamma-Gamma model
         (sum(order_amount) - arg_min(order_amount, order_date)) / nullif(count(*) - 1, 0)
             as average_repeat_order_value,
-        count(*) filter (where order_date > {{ as_of_date() }} - interval 365 day) as orders_last_365_days
+        count(*) filter (where order_date > {{ days_before(as_of_date(), 365) }}) as orders_last_365_days
     from orders
     group by customer_key
 ),
@@ -66,8 +66,8 @@ categories as (
 
 select
     per_customer.*,
-    date_diff('day', per_customer.last_order_date, {{ as_of_date() }}) as recency_days,
-    date_diff('day', per_customer.first_order_date, {{ as_of_date() }}) as tenure_days,
+    {{ days_between('per_customer.last_order_date', as_of_date()) }} as recency_days,
+    {{ days_between('per_customer.first_order_date', as_of_date()) }} as tenure_days,
     last_gap.gap_before_last_order_days,
     categories.ticket_lines,
     categories.workshop_lines,

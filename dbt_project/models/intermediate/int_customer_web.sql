@@ -7,11 +7,11 @@ with per_customer as (
         sum(daily.engagement_seconds) as web_engagement_seconds,
         max(daily.visit_date) as last_visit_date,
         sum(daily.sessions) filter (
-            where daily.visit_date > {{ as_of_date() }} - interval 90 day
+            where daily.visit_date > {{ days_before(as_of_date(), 90) }}
         ) as web_sessions_last_90_days,
         sum(daily.sessions) filter (
-            where daily.visit_date <= {{ as_of_date() }} - interval 90 day
-            and daily.visit_date > {{ as_of_date() }} - interval 365 day
+            where daily.visit_date <= {{ days_before(as_of_date(), 90) }}
+            and daily.visit_date > {{ days_before(as_of_date(), 365) }}
         ) as web_sessions_prior_275_days,
         coalesce(sum(daily.theatre_page_views), 0) as theatre_views,
         coalesce(sum(daily.workshop_page_views), 0) as workshop_views,

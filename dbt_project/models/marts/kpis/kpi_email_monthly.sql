@@ -1,6 +1,6 @@
 -- E-mail KPIs per month and mailing: sends, opens, clicks, unsubscribes and their rates.
 select
-    date_trunc('month', event_date) as event_month,
+    {{ month_of('event_date') }} as event_month,
     mailing_id,
     count(*) filter (where event_type = 'send') as sends,
     count(distinct subscriber_id) filter (where event_type = 'open') as unique_opens,
@@ -12,4 +12,4 @@ select
     count(distinct subscriber_id) filter (where event_type = 'click')
     / nullif(count(*) filter (where event_type = 'send'), 0) as click_rate
 from {{ ref('stg_esp_events') }}
-group by date_trunc('month', event_date), mailing_id
+group by {{ month_of('event_date') }}, mailing_id

@@ -16,7 +16,7 @@ with orders as (
 sequenced as (
     select
         *,
-        date_trunc('month', order_date) as order_month,
+        {{ month_of('order_date') }} as order_month,
         row_number() over (partition by customer_key order by order_date, order_id) as order_number,
         order_date - lag(order_date) over (partition by customer_key order by order_date, order_id) as gap_days
     from orders

@@ -1,7 +1,7 @@
 -- Satisfaction per month, touchpoint and lifecycle stage: NPS (% promoters - % detractors) and complaints.
 with answers as (
     select
-        date_trunc('month', nps.responded_at) as month,
+        {{ month_of('nps.responded_at') }} as month,
         nps.touchpoint,
         coalesce(customers.lifecycle_stage, 'unknown') as lifecycle_stage,
         nps.nps_class
@@ -24,11 +24,11 @@ nps as (
 
 complaints as (
     select
-        date_trunc('month', opened_at) as month,
+        {{ month_of('opened_at') }} as month,
         count(*) as service_contacts,
         count(*) filter (where is_complaint) as complaints
     from {{ ref('stg_service_tickets') }}
-    group by date_trunc('month', opened_at)
+    group by {{ month_of('opened_at') }}
 )
 
 select

@@ -1,0 +1,13 @@
+{#- Date arithmetic through dbt's cross-database macros, so the models move to another adapter unchanged.
+    Named for what they mean; `column` is SQL text. -#}
+{% macro days_before(column, days) -%}
+  {{ dbt.dateadd('day', '-(' ~ days ~ ')', column) }}
+{%- endmacro %}
+
+{% macro days_between(earlier, later) -%}
+  {{ dbt.datediff(earlier, later, 'day') }}
+{%- endmacro %}
+
+{% macro month_of(column) -%}
+  {{ dbt.date_trunc('month', column) }}
+{%- endmacro %}
