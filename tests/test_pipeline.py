@@ -208,7 +208,7 @@ def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
-        models = ["stg_activation_receipts", "int_campaign_outcomes", "campaign_effect"]
+        models = ["stg_activation_receipts", "int_campaign_outcomes", "campaign_effect", "kpi_journeys"]
         again = defs.resolve_job_def("nightly").execute_in_process(
             instance=dg.DagsterInstance.ephemeral(), asset_selection=[dg.AssetKey(m) for m in models]
         )
@@ -223,3 +223,8 @@ def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline):
     assert row.treated == (people.status == "sent").sum()
     assert row.goal == "order" and not row.attribution_complete  # sent today: the window is still open
     assert row.verdict == "holdout too small to tell"  # a few new members cannot show an effect
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        journey = con.sql("select * from kpi_journeys where campaign = 'welcome_new_members'").df().iloc[0]
+    assert journey.audience == people.customer_key.nunique()
+    assert journey.reached == journey.reached_by_email == (people.status == "sent").sum()
+    assert journey.held_out == row.held_out and journey.reach_share == journey.reached / journey.audience
