@@ -9,7 +9,7 @@ SEED ?= 42
 export HOURGLASS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(HOURGLASS_HOME)/dagster
 
-.PHONY: demo test dev lint prepare bench clean chromium
+.PHONY: demo test soak dev lint prepare bench clean chromium
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ chromium:
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && \
 		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }; } || \
 		{ echo "chromium is missing and could not be installed: the browser test will fail"; }
+
+## soak: the long reliability runs (a thousand mutated landing files, more kill points)
+soak: $(BIN)/.installed chromium
+	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest tests/test_fuzz_landing.py tests/test_crash_resume.py tests/test_activation.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check hourglass tests bench

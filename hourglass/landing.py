@@ -140,13 +140,29 @@ def _row_problems(contract: SourceContract, present: list[Column]) -> list[str]:
 
 
 def _header(path: Path, contract: SourceContract) -> list[str]:
-    with path.open("r", encoding="utf-8-sig" if contract.encoding == "utf-8" else contract.encoding, newline="") as fh:
-        first = next(csv.reader(io.StringIO(fh.readline()), delimiter=contract.delimiter), [])
+    encoding = "utf-8-sig" if contract.encoding == "utf-8" else contract.encoding
+    try:
+        with path.open("r", encoding=encoding, newline="") as fh:
+            first = next(csv.reader(io.StringIO(fh.readline()), delimiter=contract.delimiter), [])
+    except UnicodeDecodeError as exc:
+        raise LandingError(
+            f"{path}: the header line is not {contract.encoding} ({exc.reason} at byte {exc.start})"
+        ) from exc
     return [name.strip() for name in first]
 
 
 def _check_structure(path: Path, contract: SourceContract) -> list[str]:
     header = _header(path, contract)
+    unnamed = [i + 1 for i, name in enumerate(header) if not name]
+    if unnamed:
+        raise LandingError(f"{path}: header column {unnamed[0]} has no name (header has: {', '.join(header)})")
+    # A quote, the delimiter or a control character in a name means the header line itself is broken.
+    broken = [n for n in header if '"' in n or contract.delimiter in n or not n.isprintable()]
+    if broken:
+        raise LandingError(f"{path}: the header is malformed at column {broken[0]!r}")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise LandingError(f"{path}: column '{duplicated[0]}' appears twice in the header")
     for name in contract.required:
         if name not in header:
             raise LandingError(f"{path}: required column '{name}' is missing (header has: {', '.join(header)})")
@@ -173,6 +189,15 @@ def _load_one(
     raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
     # Each value is converted once; the row's first problem becomes its quarantine reason. Only quarantined
     # rows keep their raw text, so the table holds one copy of the data.
+    try:
+        _check_rows(con, path, header, contract, loaded_columns, conversions, problems, raw_line)
+    except duckdb.InvalidInputException as exc:  # e.g. line endings mixed within the file
+        first = str(exc).splitlines()[0]
+        raise LandingError(f"{path}: the CSV parser gave up on this file, nothing of it was loaded: {first}") from exc
+    _write_checked(con, path, contract, rows_out, quarantine_out, result)
+
+
+def _check_rows(con, path, header, contract, loaded_columns, conversions, problems, raw_line) -> None:
     con.execute(
         f"""
         create or replace temp table checked as
@@ -191,6 +216,9 @@ def _load_one(
         )
         """
     )
+
+
+def _write_checked(con, path, contract, rows_out, quarantine_out, result) -> None:
     file_lit = _sql_str(path.name)
     # pyarrow's Parquet writer is about twice as fast as DuckDB's here (docs/performance.md)
     rows = con.sql(

@@ -1,10 +1,12 @@
 """Shared fixtures: a temporary HOURGLASS_HOME per test, one dbt parse and one pipeline run per session."""
 
 import csv
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import hypothesis
 import pytest
 
 from hourglass.sources import CONTRACTS
@@ -179,3 +181,18 @@ def pipeline(tmp_path_factory, dbt_manifest):
         )
         assert result.success
         yield home, result
+
+
+# Hypothesis: a quick pass in `make test`, a long one in `make soak` (HYPOTHESIS_PROFILE=soak).
+hypothesis.settings.register_profile("default", max_examples=60)
+hypothesis.settings.register_profile("soak", max_examples=1000)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    import fault_log
+
+    if fault_log.COUNTS:
+        terminalreporter.section("faults injected and what they left behind")
+        for line in fault_log.table():
+            terminalreporter.write_line(line)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from email import policy
 
 import duckdb
+import fault_log
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -138,6 +139,11 @@ def test_email_over_smtp_honours_consent_changed_after_the_audience_was_built(wo
     }
     expected = {r["email"] for r in rows if r["customer_key"] not in held_out | withdrawn}
     assert set(got) == expected
+    fault_log.count("consent violations (must be 0)", len(set(got) & {"persoon3@example.nl", "persoon4@example.nl"}))
+    fault_log.count(
+        "consent violations (must be 0)", len({f"persoon{int(k[3:])}@example.nl" for k in held_out} & set(got))
+    )
+    fault_log.count("consent changes after the audience honoured", 2)
     assert result["result_sent"] == len(expected) and result["held_out"] == len(held_out)
     assert result["email_suppressed_no_consent"] == 2
     seen = receipts(ABANDONERS.name)
@@ -229,6 +235,7 @@ def test_failing_sms_does_not_stop_email_and_is_retried_with_backoff(world, monk
         gateway.state.reject_field, gateway.state.reject_values = "to", {bad_number}
         gateway.fail(503, times=1000, retry_after="120")
         first = activation.run_campaign(campaign, [campaign], channels(smtp=smtp, sms=gateway), run_id="r1")
+        fault_log.count("HTTP 503 and 422 answers injected", gateway.state.requests)
         assert len(smtp.messages) == 90 and first["result_sent"] == 90
         assert first["result_sms_failed"] == 30 and not gateway.state.applied
 
@@ -281,6 +288,10 @@ def test_a_send_killed_at_random_points_ends_with_everyone_messaged_exactly_once
         assert finished.returncode == 0, finished.stderr[-3000:]
 
         applied = {payload["customer_key"] for payload in crm.state.applied.values()}
+        fault_log.count("processes killed mid-send (SIGKILL)", len(kills))
+        fault_log.count("runs resumed after a kill", 1)
+        fault_log.count("resent keys recognised by the receiver", sum(crm.state.replays.values()))
+        fault_log.count("duplicates found (must be 0)", len(crm.state.applied) - len(applied))
         assert applied == eligible
         assert len(crm.state.applied) == len(eligible)  # each key applied once; resent keys were recognised
         assert all(p["campaign"] == "churn_risk_valuable" and "email" not in p for p in crm.state.applied.values())

@@ -60,7 +60,7 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
                 campaign,
                 campaigns,
                 activation.Channels(outbox=outbox, smtp=smtp, sms=sms, webhook=webhook, ads=ad_audiences),
-                run_id=context.run_id,
+                run_id=context.run.run_id,
                 approve_audience_change=config.approve_audience_change,
                 window=run_as_of(context),
                 observe=observe,
