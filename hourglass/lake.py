@@ -68,7 +68,9 @@ def replacing_partitions(datasets: list[Path], load_date: date) -> Iterator[list
         for staging in stagings:
             shutil.rmtree(staging, ignore_errors=True)
         raise
-    for dataset, staging in zip(datasets, stagings, strict=False):
+    # Swapped last to first: the first dataset (the rows, with the loader's _files.json) arrives last, so a
+    # process killed between two swaps never leaves a complete-looking load whose quarantine is missing.
+    for dataset, staging in reversed(list(zip(datasets, stagings, strict=True))):
         final = partition_dir(dataset, load_date)
         old = dataset / f".old-{token}-{final.name}"
         if final.exists():

@@ -274,7 +274,7 @@ def test_a_send_killed_at_random_points_ends_with_everyone_messaged_exactly_once
         }
         command = [sys.executable, "-m", "hourglass.cli", "activate", "churn_risk_valuable"]
         rng = random.Random(7)
-        kills = sorted(rng.sample(range(20, len(eligible) - 20), 3))
+        kills = sorted(rng.sample(range(20, len(eligible) - 20), 6 if os.environ.get("HOURGLASS_SOAK") else 3))
         for at in kills:
             proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             deadline = time.monotonic() + 120
