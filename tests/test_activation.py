@@ -395,3 +395,28 @@ def test_an_empty_audience_export_sends_nothing(world):
         result = activation.run_campaign(ABANDONERS, [ABANDONERS], channels(smtp=smtp), run_id="r1")
         assert smtp.count == 0
     assert result["audience_size"] == 0 and result["receipts"] == 0
+
+
+def test_an_smtp_server_dropping_connections_mid_batch_loses_nothing(world, monkeypatch):
+    """Every 25th message the server drops the connection; the sender reconnects, the rest is retried."""
+    home, people = world
+    campaign = replace(ABANDONERS, holdout_share=0.0)
+    write_audience(campaign.name, people)
+    monkeypatch.setenv("HOURGLASS_RETRY_BACKOFF_SECONDS", "0")
+    refused = person(9)["email"]
+    with LoopbackSmtp(refuse={refused}, drop_every=25) as smtp:
+        first = activation.run_campaign(campaign, [campaign], channels(smtp=smtp), run_id="r1")
+        assert first["result_email_rejected"] == 1  # the bad mailbox is rejected, not retried
+        for attempt in range(5):  # a message that failed twice in a row waits for a later run, as nightly would
+            if not activation.run_campaign(campaign, [campaign], channels(smtp=smtp), run_id=f"r{attempt}").get(
+                "result_email_failed"
+            ):
+                break
+        keys = [m["X-Hourglass-Key"] for m in smtp.messages]
+        drops = smtp.handler.seen - len(keys)
+    assert drops >= 2  # the server really dropped connections while messages were in flight
+    fault_log.count("SMTP connections dropped mid-batch", drops)
+    fault_log.count("duplicates found (must be 0)", len(keys) - len(set(keys)))
+    assert len(set(keys)) == len(keys) == len(people) - 1  # everyone once, except the refused mailbox
+    with Ledger(settings.ledger_path()) as ledger:
+        assert ledger.counts(campaign.name) == {"sent": len(people) - 1, "rejected": 1}

@@ -228,3 +228,44 @@ def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline):
     assert journey.audience == people.customer_key.nunique()
     assert journey.reached == journey.reached_by_email == (people.status == "sent").sum()
     assert journey.held_out == row.held_out and journey.reach_share == journey.reached / journey.audience
+
+
+def test_no_message_went_to_anyone_without_consent_or_held_out(pipeline):
+    """Properties over every message of the generated data's nightly run, on every channel."""
+    import fault_log
+
+    from hourglass.consent import current_consent
+
+    home, _ = pipeline
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        people = con.sql("select customer_key, crm_customer_id, email from customer_360").fetchall()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        granted = current_consent([{"customer_key": k, "customer_id": c, "email": e} for k, c, e in people])
+    receipts = duckdb.sql(f"select * from read_parquet('{lake.raw_glob('activation_receipts')}')").df()
+    held_out = set(
+        zip(
+            receipts.campaign[receipts.status == "held_out"],
+            receipts.customer_key[receipts.status == "held_out"],
+            strict=True,
+        )
+    )
+
+    sent = violations = in_holdout = 0
+    for channel in ("email", "sms"):
+        for path in (home / "outbox" / channel).rglob("*.jsonl"):
+            for message in map(json.loads, path.read_text().splitlines()):
+                sent += 1
+                violations += f"{channel}_marketing" not in granted[message["customer_key"]]
+                in_holdout += (message["campaign"], message["customer_key"]) in held_out
+    assert sent > 0 and violations == 0 and in_holdout == 0
+    fault_log.count("messages checked for consent and holdout", sent)
+    fault_log.count("consent violations (must be 0)", violations)
+    fault_log.count("holdout members messaged (must be 0)", in_holdout)
+
+    # Nothing personal where it should not be: ad files hashed, the CRM write-back without contact details.
+    for path in (home / "ads").rglob("*.csv"):
+        assert "@" not in path.read_text() and "+31" not in path.read_text()
+    for path in (home / "outbox" / "webhook").rglob("*.jsonl"):
+        for message in map(json.loads, path.read_text().splitlines()):
+            assert not {"email", "phone", "to"} & set(message["payload"])

@@ -133,8 +133,10 @@ def free_port() -> int:
 
 
 class _SmtpHandler:
-    def __init__(self, refuse: set[str]):
+    def __init__(self, refuse: set[str], drop_every: int = 0):
         self.refuse = refuse
+        self.drop_every = drop_every  # answer every n-th message with 421 and close, as an overloaded server does
+        self.seen = 0
         self.received: list[bytes] = []  # raw, parsed only when asked: a real server does not parse either
         self.lock = threading.Lock()
 
@@ -146,6 +148,11 @@ class _SmtpHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
         with self.lock:
+            self.seen += 1
+            if self.drop_every and self.seen % self.drop_every == 0:
+                server.transport.close()  # the connection drops mid-batch; the message is not accepted
+                return "421 4.3.2 service shutting down"
+        with self.lock:
             self.received.append(envelope.content)
         return "250 Message accepted for delivery"
 
@@ -153,8 +160,8 @@ class _SmtpHandler:
 class LoopbackSmtp:
     """An SMTP server on 127.0.0.1; `messages` holds what it accepted, parsed."""
 
-    def __init__(self, refuse: set[str] | None = None):
-        self.handler = _SmtpHandler(refuse or set())
+    def __init__(self, refuse: set[str] | None = None, drop_every: int = 0):
+        self.handler = _SmtpHandler(refuse or set(), drop_every)
         self.port = free_port()
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
