@@ -1,0 +1,66 @@
+"""The bad-input corpus (tests/corpus/): one real file per kind of trouble real exports bring.
+
+A BOM, a quoted line break, a truncated last line, an invalid e-mail and an impossible date (CRM); Latin-1,
+semicolons, decimal commas, a Dutch timestamp, a non-numeric and a negative amount (ERP); a duplicated key
+(ESP); an empty file and a header without rows; a missing required column; line endings mixed in one file.
+Every row is accounted for with its reason, or the load fails naming the file and leaves the lake as it was.
+"""
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import fault_log
+import pytest
+
+from hourglass import lake, landing
+from hourglass.sources import CONTRACTS
+
+CORPUS = Path(__file__).parent / "corpus"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text())
+DAY = date(2026, 11, 20)
+
+
+def _source(name: str) -> str:
+    return next(s for s in sorted(CONTRACTS, key=len, reverse=True) if name.startswith(s))
+
+
+def _rows(dataset: Path, columns: str = "*") -> list[tuple]:
+    if not any(dataset.glob("load_date=*/*.parquet")):
+        return []
+    return duckdb.sql(f"select {columns} from read_parquet('{dataset}/load_date=*/*.parquet')").fetchall()
+
+
+def test_every_corpus_file_has_an_expectation():
+    assert sorted(EXPECTED) == sorted(p.name for p in CORPUS.glob("*.csv"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_a_corpus_file_is_accounted_for_or_refused_clearly(home, name):
+    source, expected = _source(name), EXPECTED[name]
+    path = home / "landing" / source / f"{source}_{DAY}.csv"
+    path.parent.mkdir(parents=True)
+    shutil.copy(CORPUS / name, path)
+    fault_log.count("bad input files", 1)
+    if "error" in expected:
+        with pytest.raises(landing.LandingError, match=expected["error"]) as refused:
+            landing.load_source(CONTRACTS[source])
+        assert path.name in str(refused.value)
+        assert _rows(lake.raw_dataset(source)) == []  # nothing half-loaded
+        fault_log.count("loads refused with a clear error", 1)
+        return
+    (result,) = landing.load_source(CONTRACTS[source])
+    quarantined = sum(expected["reasons"].values())
+    assert (result.rows_in, result.rows_loaded, result.rows_quarantined) == (
+        expected["rows_in"],
+        expected["rows_loaded"],
+        quarantined,
+    )
+    assert result.reasons == expected["reasons"]
+    assert len(_rows(lake.raw_dataset(source))) == result.rows_loaded
+    bad = _rows(lake.quarantine_dataset(source), "reason, raw_line")
+    assert len(bad) == quarantined
+    assert all(reason and raw for reason, raw in bad)  # each quarantined row keeps its reason and raw line
+    fault_log.count("rows accounted for", result.rows_in)
