@@ -24,6 +24,7 @@ from hourglass import lake, messages, settings
 from hourglass.campaigns import Campaign
 from hourglass.channels import MESSAGE_CHANNELS, Sender, valid_email, valid_phone
 from hourglass.channels.ads import PLATFORMS, hashed_identifiers
+from hourglass.channels.smtp import RESENT
 from hourglass.consent import current_consent
 from hourglass.ledger import Ledger, Outcome
 
@@ -293,6 +294,8 @@ def send_campaign(
                 ledger.record(outcomes, backoff_seconds)
                 for o in outcomes:
                     report.add(o.status)
+                    if o.status == "sent" and o.reason == RESENT:
+                        report.add("possibly_duplicated")
                     if o.status == "rejected":
                         report.add(f"{channel}_rejected")
                     elif o.status == "failed":

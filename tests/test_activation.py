@@ -420,3 +420,23 @@ def test_an_smtp_server_dropping_connections_mid_batch_loses_nothing(world, monk
     assert len(set(keys)) == len(keys) == len(people) - 1  # everyone once, except the refused mailbox
     with Ledger(settings.ledger_path()) as ledger:
         assert ledger.counts(campaign.name) == {"sent": len(people) - 1, "rejected": 1}
+
+
+def test_an_smtp_server_that_stalls_costs_at_most_the_reported_duplicates(world):
+    """A client that times out cannot know whether the stalled message was accepted: it resends, and says so."""
+    home, people = world
+    campaign = replace(ABANDONERS, holdout_share=0.0)
+    write_audience(campaign.name, people)
+    with LoopbackSmtp(stall_every=30, stall_seconds=1.5) as smtp:
+        slow = channels(smtp=smtp)
+        slow.smtp = SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=3, timeout=0.5)
+        result = activation.run_campaign(campaign, [campaign], slow, run_id="r1")
+        time.sleep(2)  # let the stalled messages land
+        keys = [m["X-Hourglass-Key"] for m in smtp.messages]
+    duplicates = len(keys) - len(set(keys))
+    assert len(set(keys)) == len(people)  # nothing lost
+    assert result["result_possibly_duplicated"] >= 1  # the timeouts happened and were reported ...
+    assert duplicates <= result["result_possibly_duplicated"]  # ... and bound the duplicates
+    fault_log.count("SMTP timeouts injected", result["result_possibly_duplicated"])
+    fault_log.count("possible SMTP duplicates reported", result["result_possibly_duplicated"])
+    fault_log.count("SMTP duplicates arrived (bounded by the reported)", duplicates)

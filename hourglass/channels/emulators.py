@@ -7,6 +7,7 @@ checks the HMAC signature when it has a secret, and can be told to fail the way 
 
 from __future__ import annotations
 
+import asyncio
 import email
 import hmac
 import json
@@ -133,9 +134,11 @@ def free_port() -> int:
 
 
 class _SmtpHandler:
-    def __init__(self, refuse: set[str], drop_every: int = 0):
+    def __init__(self, refuse: set[str], drop_every: int = 0, stall_every: int = 0, stall_seconds: float = 0.0):
         self.refuse = refuse
         self.drop_every = drop_every  # answer every n-th message with 421 and close, as an overloaded server does
+        self.stall_every = stall_every  # accept every n-th message only after stall_seconds: clients time out
+        self.stall_seconds = stall_seconds
         self.seen = 0
         self.received: list[bytes] = []  # raw, parsed only when asked: a real server does not parse either
         self.lock = threading.Lock()
@@ -152,6 +155,9 @@ class _SmtpHandler:
             if self.drop_every and self.seen % self.drop_every == 0:
                 server.transport.close()  # the connection drops mid-batch; the message is not accepted
                 return "421 4.3.2 service shutting down"
+            stall = bool(self.stall_every) and self.seen % self.stall_every == 0
+        if stall:
+            await asyncio.sleep(self.stall_seconds)
         with self.lock:
             self.received.append(envelope.content)
         return "250 Message accepted for delivery"
@@ -160,8 +166,10 @@ class _SmtpHandler:
 class LoopbackSmtp:
     """An SMTP server on 127.0.0.1; `messages` holds what it accepted, parsed."""
 
-    def __init__(self, refuse: set[str] | None = None, drop_every: int = 0):
-        self.handler = _SmtpHandler(refuse or set(), drop_every)
+    def __init__(
+        self, refuse: set[str] | None = None, drop_every: int = 0, stall_every: int = 0, stall_seconds: float = 0.0
+    ):
+        self.handler = _SmtpHandler(refuse or set(), drop_every, stall_every, stall_seconds)
         self.port = free_port()
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 

@@ -54,6 +54,11 @@ def build_email(message: dict[str, Any], sender: str) -> bytes:
     ).encode("ascii")
 
 
+# Plain SMTP cannot tell whether a message whose connection broke or timed out was accepted: resent, it may
+# arrive twice. Such sends carry this reason and are reported as possibly duplicated.
+RESENT = "resent after the connection failed; may have arrived twice"
+
+
 class SmtpSender:
     """`concurrency` connections, each reused for a share of every batch; a dropped one is reopened once."""
 
@@ -106,6 +111,8 @@ class SmtpSender:
             if refused:
                 code, text = next(iter(refused.values()))
                 return self._refused(message, code, text)
+            if attempt == 2:  # the first try may have been accepted before the connection failed
+                return Outcome(message["key"], "sent", RESENT)
             return Outcome(message["key"], "sent")
         raise AssertionError("unreachable")
 
