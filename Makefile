@@ -52,6 +52,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench.ingest --customers 1000000 --repeats 3
 	$(BIN)/python -m bench.ga4 --customers 1000000
 	$(BIN)/python -m bench.activation --customers 100000
+	$(BIN)/python -m bench.nightly --customers 1000000
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs
