@@ -54,14 +54,18 @@ def ledger_path() -> Path:
     return path
 
 
-def int_setting(name: str, default: int) -> int:
+def _number(name: str, default, kind: type, what: str):
     raw = os.environ.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from exc
+
+
+def int_setting(name: str, default: int) -> int:
+    return _number(name, default, int, "a whole number")
 
 
 TIMEZONE = "Europe/Amsterdam"
@@ -81,13 +85,7 @@ def now() -> datetime:
 
 
 def float_setting(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    return _number(name, default, float, "a number")
 
 
 def as_of_date() -> date:
