@@ -329,7 +329,7 @@ RECEIPT_SCHEMA = pa.schema(
 def ensure_receipts() -> None:
     """dbt reads the receipts as a source before any campaign has run: give it an empty typed file to read."""
     dataset = lake.raw_dataset(RECEIPTS)
-    if any(dataset.glob("load_date=*/*.parquet")):
+    if lake.has_files(dataset):
         return
     folder = lake.partition_dir(dataset, date(1970, 1, 1))
     folder.mkdir(parents=True, exist_ok=True)
@@ -376,13 +376,13 @@ class Channels:
     smtp: Any
     sms: Any
     webhook: Any
-    ads: Any
+    ad_audiences: Any
 
     def senders(self, campaign: Campaign, window: str) -> dict[str, Sender]:
         found: dict[str, Sender] = {}
         for channel in campaign.channels:
             if channel in PLATFORMS:
-                found[channel] = self.ads.sender_for(channel, campaign.name, window)
+                found[channel] = self.ad_audiences.sender_for(channel, campaign.name, window)
                 continue
             resource = {"email": self.smtp, "sms": self.sms, "webhook": self.webhook}[channel]
             if resource.configured():

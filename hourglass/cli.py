@@ -68,13 +68,7 @@ def _activate(args: argparse.Namespace) -> None:
     if chosen is None:
         sys.exit(f"no campaign {args.campaign!r}; campaigns: {', '.join(c.name for c in campaigns)}")
     resources = channel_resources(secret=plain_secret)
-    channels = activation.Channels(
-        outbox=resources["outbox"],
-        smtp=resources["smtp"],
-        sms=resources["sms"],
-        webhook=resources["webhook"],
-        ads=resources["ad_audiences"],
-    )
+    channels = activation.Channels(**resources)
     try:
         result = activation.run_campaign(
             chosen, campaigns, channels, run_id=f"cli-{uuid.uuid4().hex[:12]}", approve_audience_change=args.approve

@@ -23,8 +23,7 @@ ESP_WITHDRAWALS = ("unsubscribe", "spam_complaint")
 
 
 def _source(name: str) -> str | None:
-    dataset = lake.raw_dataset(name)
-    if not any(dataset.glob("load_date=*/*.parquet")):
+    if not lake.has_files(lake.raw_dataset(name)):
         return None
     return f"read_parquet('{lake.raw_glob(name)}', hive_partitioning = true, union_by_name = true)"
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from hourglass import settings
 
 
@@ -29,8 +31,25 @@ def partition_dir(dataset: Path, load_date: date) -> Path:
     return dataset / f"load_date={load_date.isoformat()}"
 
 
+def files_glob(dataset: Path) -> str:
+    """Every Parquet file of a dataset, all load dates: what read_parquet takes."""
+    return str(dataset / "load_date=*" / "*.parquet")
+
+
+def has_files(dataset: Path) -> bool:
+    """read_parquet fails on a glob that matches nothing: ask first."""
+    return any(dataset.glob("load_date=*/*.parquet"))
+
+
+def row_count(dataset: Path) -> int:
+    """Rows over all load dates of a dataset; 0 for one that has no files yet."""
+    if not has_files(dataset):
+        return 0
+    return duckdb.sql(f"select count(*) from read_parquet('{files_glob(dataset)}')").fetchall()[0][0]
+
+
 def raw_glob(source: str) -> str:
-    return str(raw_dataset(source) / "load_date=*" / "*.parquet")
+    return files_glob(raw_dataset(source))
 
 
 def recover(dataset: Path) -> None:

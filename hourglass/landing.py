@@ -309,7 +309,7 @@ def ensure_not_missing(contract: SourceContract) -> None:
     first real load of that date replaces it.
     """
     dataset = lake.raw_dataset(contract.name)
-    if any(dataset.glob("load_date=*/*.parquet")):
+    if lake.has_files(dataset):
         return
     with lake.replacing_partitions([dataset], settings.as_of_date()) as (staging,), duckdb.connect() as con:
         _write_empty(con, contract, staging / "empty.parquet")

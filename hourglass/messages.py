@@ -54,10 +54,10 @@ def _link_base(site: str, campaign: str, channel: str) -> str:
     return f"{site}/agenda?" + urlencode({"utm_source": "hourglass", "utm_medium": channel, "utm_campaign": campaign})
 
 
-def tracked_link(campaign: str, channel: str, row: Mapping[str, Any] | None = None) -> str:
+def tracked_link(campaign: str, channel: str, row: Mapping[str, Any]) -> str:
     site = os.environ.get("HOURGLASS_SITE_URL", "https://www.example-theater.nl").rstrip("/")
     base = _link_base(site, campaign, channel)  # the same for every message of a campaign: built once
-    return base if row is None else f"{base}&hg_vid={quote_plus(visitor_id(row))}"
+    return f"{base}&hg_vid={quote_plus(visitor_id(row))}"
 
 
 def _html(body: str) -> str:

@@ -14,7 +14,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from hourglass import lake, settings
 from hourglass.sources import CONTRACTS
@@ -183,23 +182,17 @@ def campaign_section(con: duckdb.DuckDBPyConnection) -> Section:
 
 
 def quality_section() -> Section:
-    rows = []
-    with duckdb.connect() as con:
-        for source in CONTRACTS:
-            loaded = quarantined = 0
-            raw, bad = lake.raw_dataset(source), lake.quarantine_dataset(source)
-            if any(raw.glob("load_date=*/*.parquet")):
-                loaded = con.execute(f"select count(*) from read_parquet('{raw}/load_date=*/*.parquet')").fetchone()[0]
-            if any(bad.glob("load_date=*/*.parquet")):
-                quarantined = con.execute(
-                    f"select count(*) from read_parquet('{bad}/load_date=*/*.parquet')"
-                ).fetchone()[0]
-            rows.append({"source": source, "rows_loaded": loaded, "rows_quarantined": quarantined})
+    rows = [
+        {
+            "source": source,
+            "rows_loaded": lake.row_count(lake.raw_dataset(source)),
+            "rows_quarantined": lake.row_count(lake.quarantine_dataset(source)),
+        }
+        for source in CONTRACTS
+    ]
     table = pd.DataFrame(rows)
     table["quarantined_share"] = table.rows_quarantined / (table.rows_loaded + table.rows_quarantined).clip(lower=1)
-    fig = make_subplots(specs=[[{"secondary_y": False}]])
-    fig.add_bar(x=table.source, y=table.rows_quarantined, name="quarantined rows")
-    fig.update_layout(title="Quarantined rows per source", height=320)
+    fig = _bar(table.source, table.rows_quarantined, "Quarantined rows per source")
     return Section("quality", "Data quality", "Rows the loaders could not read, per source.", [fig], table)
 
 

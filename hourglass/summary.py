@@ -10,13 +10,6 @@ from hourglass import lake, settings
 from hourglass.sources import CONTRACTS
 
 
-def _parquet_rows(con: duckdb.DuckDBPyConnection, pattern: str) -> int:
-    try:
-        return con.execute(f"select count(*) from read_parquet('{pattern}')").fetchone()[0]
-    except duckdb.IOException:  # no files yet
-        return 0
-
-
 def collect() -> dict[str, dict[str, int]]:
     home = settings.home()
     layers: dict[str, dict[str, int]] = {
@@ -30,10 +23,8 @@ def collect() -> dict[str, dict[str, int]]:
     }
     with duckdb.connect() as con:
         for source in CONTRACTS:
-            layers["lake rows"][source] = _parquet_rows(con, lake.raw_glob(source))
-            layers["quarantined rows"][source] = _parquet_rows(
-                con, str(lake.quarantine_dataset(source) / "load_date=*" / "*.parquet")
-            )
+            layers["lake rows"][source] = lake.row_count(lake.raw_dataset(source))
+            layers["quarantined rows"][source] = lake.row_count(lake.quarantine_dataset(source))
         for path in sorted((settings.lake_dir() / "audiences").glob("*.parquet")):
             # count(customer_key): dbt-duckdb writes an empty audience as one all-null row
             layers["audiences"][path.stem] = con.execute(

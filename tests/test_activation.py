@@ -103,7 +103,7 @@ def channels(smtp=None, sms=None, webhook=None) -> activation.Channels:
         smtp=SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=3) if smtp else SmtpResource(),
         sms=SmsResource(url=sms.url) if sms else SmsResource(),
         webhook=WebhookResource(url=webhook.url, secret="geheim") if webhook else WebhookResource(),
-        ads=AdAudienceResource(),
+        ad_audiences=AdAudienceResource(),
     )
 
 

@@ -53,13 +53,13 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
     ) -> dg.MaterializeResult:
         def observe(plan: dict) -> None:
             # The plan is on record before anything is sent, also when the guard then stops the send.
-            context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata={"plan": plan, **plan}))
+            context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=plan))
 
         try:
             result = activation.run_campaign(
                 campaign,
                 campaigns,
-                activation.Channels(outbox=outbox, smtp=smtp, sms=sms, webhook=webhook, ads=ad_audiences),
+                activation.Channels(outbox=outbox, smtp=smtp, sms=sms, webhook=webhook, ad_audiences=ad_audiences),
                 run_id=context.run.run_id,
                 approve_audience_change=config.approve_audience_change,
                 window=run_as_of(context),
