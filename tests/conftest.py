@@ -162,7 +162,9 @@ def write_journeys(home: Path) -> None:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory, dbt_manifest):
-    """Generated sample data plus the edge cases, run once through the nightly job."""
+    """The demo's generated data plus the edge cases, run once through the nightly job."""
+    from hourglass.cli import DEMO_CUSTOMERS, DEMO_SEED
+
     home = tmp_path_factory.mktemp("pipeline")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))
@@ -170,7 +172,7 @@ def pipeline(tmp_path_factory, dbt_manifest):
         mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")  # outside every campaign's quiet hours
         from hourglass.generator import generate
 
-        generate(out=home / "landing", customers=800, seed=11, as_of=AS_OF)
+        generate(out=home / "landing", customers=DEMO_CUSTOMERS, seed=DEMO_SEED, as_of=AS_OF)
         write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_edge.csv", EDGE_CASES)
         write_journeys(home)
 

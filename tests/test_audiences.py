@@ -88,8 +88,12 @@ def _reachable(c: pd.DataFrame) -> pd.Series:
     return c["consent_email_marketing"] & c["email"].notna()
 
 
+def _lapsed(c: pd.DataFrame) -> pd.Series:
+    return (c["lifecycle_stage"] == "lapsed") & (c["predicted_clv"] > 0)
+
+
 RULES = {
-    "winback_lapsed": lambda c: (c["lifecycle_stage"] == "lapsed") & (c["predicted_clv"] >= 50),
+    "winback_lapsed": lambda c: _lapsed(c) & (c["predicted_clv"] >= c.loc[_lapsed(c), "predicted_clv"].quantile(0.75)),
     "churn_risk_valuable": lambda c: (
         (c["has_active_magazine"] | c["has_active_season_ticket"])
         & (c["probability_alive"] < 0.5)

@@ -85,6 +85,12 @@ def plan(rng: np.random.Generator, p: People, cat: Catalogue, clock: Clock) -> O
     late = day < created
     day = np.where(late, created + (rng.random(n) * (end - created)).astype(np.int64), day)
     day = np.minimum(day, end - 1)
+    # Some regular buyers stop coming (BG/NBD's dropout): all their orders fall before the day they left,
+    # which is what gives the churn-risk and winback audiences their members.
+    left = (count >= 3) & (rng.random(len(crm)) < 0.3)
+    stay = np.concatenate([np.repeat(rng.uniform(0.2, 0.6, len(crm)), count), np.ones(n_guest)])
+    gone = np.concatenate([np.repeat(left, count), np.zeros(n_guest, bool)])
+    day = np.where(gone, created + ((day - created) * stay).astype(np.int64), day)
     o_time = day * f.DAY + Clock.times_of_day(rng, n)
     o_status = rng.choice(3, n, p=[0.9, 0.04, 0.06])
 

@@ -1,10 +1,22 @@
--- Campaign: lapsed customers whom the CLV model still values: worth winning back.
+-- Campaign: lapsed customers whom the CLV model still values most: worth winning back.
+-- "Most" is relative (the top share of lapsed customers by predicted CLV), so the campaign keeps its
+-- best prospects whether the model values lapsed customers at 20 or at 200 euro.
+with lapsed as (
+    select * from {{ ref('customer_360') }}
+    where lifecycle_stage = 'lapsed' and predicted_clv > 0
+),
+
+threshold as (
+    select quantile_cont(predicted_clv, 1 - {{ var('winback_top_share') }}) as min_predicted_clv
+    from lapsed
+)
+
 select
-    {{ audience_contact_columns() }},
-    last_order_date,
-    round(predicted_clv, 2) as predicted_clv
-from {{ ref('customer_360') }}
+    {{ audience_contact_columns('lapsed') }},
+    lapsed.last_order_date,
+    round(lapsed.predicted_clv, 2) as predicted_clv
+from lapsed
+cross join threshold
 where
-    lifecycle_stage = 'lapsed'
-    and predicted_clv >= {{ var('winback_min_predicted_clv') }}
-    and {{ reachable_by_email() }}
+    lapsed.predicted_clv >= threshold.min_predicted_clv
+    and {{ reachable_by_email('lapsed') }}
