@@ -94,9 +94,11 @@ def fit_gamma_gamma(x, mean_value) -> GammaGamma:
         options={"maxiter": 10_000, "ftol": 1e-12, "gtol": 1e-8},
     )  # fmt: skip
     if not result.success:  # polish from where it stopped with a method that needs no gradient
+        # On a ridge the simplex keeps sliding along it without lowering the loss: it had its best point within
+        # 500 iterations on the 100k-customer bench data, and 20,000 iterations cost 95 s for nothing more.
         polished = minimize(
             _gamma_gamma_negative_ll, x0=result.x, args=args, method="Nelder-Mead", bounds=bounds,
-            options={"maxiter": 20_000, "xatol": 1e-8, "fatol": 1e-10},
+            options={"maxiter": 1_000, "xatol": 1e-8, "fatol": 1e-10},
         )  # fmt: skip
         if polished.fun <= result.fun:
             result = polished

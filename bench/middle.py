@@ -1,0 +1,152 @@
+"""The dbt middle against one hand-written DuckDB script, and an incremental nightly against a full build.
+
+    python -m bench.middle --customers 1000000
+
+Needs the lake that `python -m bench.nightly` left for the same scale. Measured in one run, each in a process
+of its own (wall time and peak memory from wait4):
+1. the hand-written script (bench/middle_script.sql) in one DuckDB connection: identity, per-customer order,
+   e-mail and web metrics, lifecycle, one audience;
+2. `dbt run` of the models doing the same core work (identity_map, int_customer_orders/_email/_web,
+   int_customer_lifecycle and what they need), on an empty warehouse: the ratio to 1 is the figure that matters;
+3. `dbt build` of the whole middle with --full-refresh as of the day before (data tests excluded);
+4. then the nightly `dbt build` as of the next day, incremental models taking in only the new days: its share
+   of the full build, with the slowest models of both.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench.common import AS_OF, table
+
+CORE = "+int_customer_lifecycle +int_customer_email +int_customer_web"
+SCRIPT = Path(__file__).with_name("middle_script.sql")
+
+
+def measured(command: list[str], env: dict, cwd: Path | None = None) -> tuple[float, float]:
+    """Run to completion; wall seconds and the peak resident memory (GB) of the process and its children."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{proc.stderr.read().decode()[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024**2
+
+
+def run_script(lake: Path, database: Path) -> None:
+    """The hand-written script in one connection; label propagation repeats until no label changes."""
+    import duckdb
+
+    text = SCRIPT.read_text().replace("{lake}", str(lake)).replace("{as_of}", AS_OF.isoformat())
+    with duckdb.connect(str(database)) as con:
+        for step in text.split("-- step\n")[1:]:
+            before, _, repeat = step.partition("-- repeat\n")
+            con.execute(before)
+            while repeat:
+                fingerprint = con.sql("select sum(hash(record_id, label)) from record_label").fetchall()
+                con.execute(repeat)
+                if con.sql("select sum(hash(record_id, label)) from record_label").fetchall() == fingerprint:
+                    break
+
+
+def same_work(home: Path) -> tuple[int, int]:
+    """dbt's customers whose records the script puts in the same lifecycle stage, and dbt's customer count."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{home / 'script.duckdb'}' as s (read_only)")
+        con.execute(f"attach '{home / 'warehouse.duckdb'}' as w (read_only)")
+        return con.sql(
+            """
+            with script as (
+                select m.record_id, c.lifecycle_stage
+                from s.identity_map m join s.customer_metrics c using (customer_key)
+            ), dbt as (
+                select m.record_id, l.lifecycle_stage, m.customer_key
+                from w.main.identity_map m join w.main.int_customer_lifecycle l using (customer_key)
+            )
+            select count(distinct dbt.customer_key) filter (where script.lifecycle_stage = dbt.lifecycle_stage),
+                   (select count(*) from w.main.int_customer_lifecycle)
+            from dbt left join script using (record_id)
+            """
+        ).fetchall()[0]
+
+
+def slowest(target: Path, n: int = 6) -> list[tuple[str, float]]:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    timed = [
+        (r["unique_id"].split(".")[-1], r["execution_time"]) for r in results if r["unique_id"].startswith("model.")
+    ]
+    return sorted(timed, key=lambda t: -t[1])[:n]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "hourglass-bench")
+    parser.add_argument("--script-only", type=Path, help=argparse.SUPPRESS)  # the child process of step 1
+    args = parser.parse_args()
+    scale = args.root / f"c{args.customers}-s{args.seed}"
+    if args.script_only:
+        run_script(scale / "nightly" / "lake" / "raw", args.script_only)
+        return
+
+    raw = scale / "nightly" / "lake" / "raw"
+    if not (raw / "ga4_web").is_dir():
+        sys.exit(f"{raw} is missing: run `python -m bench.nightly --customers {args.customers}` first")
+    home = scale / "middle"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "lake" / "audiences").mkdir(parents=True)
+    (home / "lake" / "raw").symlink_to(raw)
+    from hourglass import settings
+
+    project = settings.DBT_PROJECT_DIR
+    dbt = str(Path(sys.executable).parent / "dbt")
+    env = {**os.environ, "HOURGLASS_HOME": str(home)}
+
+    def dbt_step(verb: str, as_of, *extra: str) -> tuple[float, float, list]:
+        (home / "warehouse.duckdb.wal").unlink(missing_ok=True)
+        target = home / f"target-{verb}-{as_of}"
+        variables = json.dumps({"as_of_date": as_of.isoformat()})
+        command = [dbt, verb, "--target-path", str(target), "--vars", variables, *extra]
+        seconds, peak = measured(command, env, cwd=project)
+        return seconds, peak, slowest(target)
+
+    script_s, script_gb = measured(
+        [sys.executable, "-m", "bench.middle", "--customers", str(args.customers), "--seed", str(args.seed),
+         "--root", str(args.root), "--script-only", str(home / "script.duckdb")],
+        env,
+    )  # fmt: skip
+    core_s, core_gb, core_slow = dbt_step("run", AS_OF, "--select", CORE)
+    agree, customers = same_work(home)
+    (home / "warehouse.duckdb").unlink()
+    day_before = AS_OF - timedelta(days=1)
+    full_s, full_gb, full_slow = dbt_step("build", day_before, "--full-refresh", "--exclude", "test_type:data")
+    inc_s, inc_gb, inc_slow = dbt_step("build", AS_OF, "--exclude", "test_type:data")
+
+    print(f"the dbt middle at {args.customers:,} customers, {os.cpu_count()} cores, one run each")
+    rows = [
+        ["hand-written DuckDB script (core work)", f"{script_s:.1f}", f"{script_gb:.1f}", "1.0x"],
+        ["dbt run of the same core models", f"{core_s:.1f}", f"{core_gb:.1f}", f"{core_s / script_s:.2f}x"],
+        ["dbt build, whole middle, --full-refresh", f"{full_s:.1f}", f"{full_gb:.1f}", f"{full_s / script_s:.2f}x"],
+        ["dbt build, nightly, one new day (incremental)", f"{inc_s:.1f}", f"{inc_gb:.1f}", f"{inc_s / script_s:.2f}x"],
+    ]
+    print(table(["step", "seconds", "peak GB", "vs script"], rows))
+    print(f"the same work: script and dbt give {agree:,} of {customers:,} customers the same lifecycle stage")
+    print(f"core dbt / script: {core_s / script_s:.2f}x (target at most 2x)")
+    print(f"incremental nightly / full build: {inc_s / full_s:.0%} (target at most 15%)")
+    for title, slow in (("full build", full_slow), ("incremental nightly", inc_slow), ("core run", core_slow)):
+        print(table([f"slowest models, {title}", "seconds"], [[name, f"{s:.1f}"] for name, s in slow]))
+
+
+if __name__ == "__main__":
+    main()
