@@ -6,7 +6,6 @@ import os
 
 import dagster as dg
 
-from hourglass import landing
 from hourglass.assets.ingest import API_SOURCES
 from hourglass.sources import CONTRACTS
 
@@ -15,6 +14,8 @@ FILE_SOURCES = [name for name in CONTRACTS if name not in API_SOURCES]
 
 def landing_fingerprints() -> dict[str, str]:
     """A short hash per source over its landing files' names, sizes and modification times."""
+    from hourglass import landing  # DuckDB and pyarrow: imported on a sensor tick, not at definitions load
+
     prints = {}
     for source in FILE_SOURCES:
         files = [f for day_files in landing.landing_files(source).values() for f in day_files]

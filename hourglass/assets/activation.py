@@ -4,7 +4,6 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
-from hourglass import activation
 from hourglass.assets.models import dbt_models, run_as_of
 from hourglass.campaigns import Campaign, audience_nodes
 from hourglass.channels.ads import AdAudienceResource
@@ -54,6 +53,8 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
         def observe(plan: dict) -> None:
             # The plan is on record before anything is sent, also when the guard then stops the send.
             context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=plan))
+
+        from hourglass import activation  # pyarrow, DuckDB, Jinja: imported when a campaign runs, not at load
 
         try:
             result = activation.run_campaign(

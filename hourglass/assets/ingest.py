@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hourglass import landing, settings
+from hourglass import settings
 from hourglass.sources import CONTRACTS, SourceContract
 
 QUARANTINE_WARN_SHARE_VAR = "HOURGLASS_QUARANTINE_WARN_SHARE"
@@ -36,6 +36,8 @@ def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
         ],
     )
     def _ingest(context: dg.AssetExecutionContext, config: IngestConfig):
+        from hourglass import landing  # DuckDB and pyarrow: imported when a load runs, not at definitions load
+
         results = landing.load_source(contract, force=config.force)
         rows_in = sum(r.rows_in for r in results)
         quarantined = sum(r.rows_quarantined for r in results)

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from hourglass import activation, settings
+from hourglass import settings
 from hourglass.campaigns import audience_nodes
 from hourglass.project import dbt_project, manifest
 
@@ -53,6 +53,8 @@ translator = HourglassTranslator()
 
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dict | None = None):
+    from hourglass import activation
+
     settings.ensure_audience_dir()
     activation.ensure_receipts()
     dbt_vars = dbt_vars or {"as_of_date": run_as_of(context).isoformat()}

@@ -3,7 +3,6 @@
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from hourglass import report
 from hourglass.assets.models import dbt_models, effect_models
 
 SOURCES = [
@@ -27,6 +26,8 @@ SOURCES = [
     description="A self-contained HTML page of KPI trends, segments, the lifecycle, campaign uplift and data quality.",
 )
 def kpi_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from hourglass import report  # pandas and plotly: imported when the report is built, not at load
+
     sections = report.collect()
     path = report.write(sections)
     context.log.info(f"KPI report written to {path}")

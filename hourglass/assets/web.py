@@ -5,12 +5,12 @@ from datetime import timedelta
 import dagster as dg
 
 from hourglass import settings
-from hourglass.ga4 import report
+from hourglass.ga4 import SOURCE
 from hourglass.resources.ga4 import Ga4Resource
 
 
 @dg.asset(
-    name=report.SOURCE,
+    name=SOURCE,
     group_name="ingest",
     kinds={"parquet"},
     description=(
@@ -21,6 +21,8 @@ from hourglass.resources.ga4 import Ga4Resource
 def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.MaterializeResult:
     end = settings.as_of_date()
     start = end - timedelta(days=ga4.backfill_days)
+    from hourglass.ga4 import report  # the gRPC client: imported when the asset runs, not at load
+
     with ga4.connect() as conn:
         result = report.load(
             conn.client, conn.property_id, start, end, ga4.refetch_days, ga4.page_size, conn.policy, ga4.timeout_seconds

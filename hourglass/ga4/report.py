@@ -20,16 +20,15 @@ from google.analytics.data_v1beta.types import DateRange, Dimension, Metric, Run
 from google.api_core import exceptions, retry
 
 from hourglass import lake
+from hourglass.ga4 import MAX_PAGE, SOURCE  # noqa: F401  (part of this module's interface)
 
 log = logging.getLogger(__name__)
 
-SOURCE = "ga4_web"
 VISITOR_DIMENSION = "customUser:hg_visitor_id"
 DIMENSIONS = ("date", VISITOR_DIMENSION, "sessionSourceMedium", "pagePath", "eventName")
 METRICS = ("eventCount", "sessions", "userEngagementDuration")
 COLUMNS = ("date", "visitor_id", "session_source_medium", "page_path", "event_name")
 METRIC_COLUMNS = ("event_count", "sessions", "engagement_seconds")
-MAX_PAGE = 250_000
 RETRYABLE = (
     exceptions.TooManyRequests,  # 429 over REST
     exceptions.ResourceExhausted,  # 429 over gRPC

@@ -1,15 +1,20 @@
 """Google Analytics 4 as a Dagster resource: the real Data API, or the project's emulator on loopback."""
 
+from __future__ import annotations
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from google.analytics.data_v1beta import BetaAnalyticsDataClient
-from google.api_core import retry
 
 from hourglass import settings
-from hourglass.ga4 import report
+from hourglass.ga4 import MAX_PAGE, SOURCE
+
+if TYPE_CHECKING:  # the gRPC client is imported when a connection is made, not at definitions load
+    from google.analytics.data_v1beta import BetaAnalyticsDataClient
+    from google.api_core import retry
 
 EMULATOR_PROPERTY = "properties/000000"
 
@@ -28,7 +33,7 @@ class Ga4Resource(dg.ConfigurableResource):
     property_id: str = ""  # HOURGLASS_GA4_PROPERTY_ID, e.g. properties/123456789
     endpoint: str = ""  # HOURGLASS_GA4_ENDPOINT: host:port of a plaintext endpoint (an emulator)
     credentials_file: str = ""  # GOOGLE_APPLICATION_CREDENTIALS: service-account JSON for the real API
-    page_size: int = report.MAX_PAGE
+    page_size: int = MAX_PAGE
     refetch_days: int = 3
     backfill_days: int = 400  # how far back the first load reaches
     timeout_seconds: float = 120.0
@@ -38,6 +43,8 @@ class Ga4Resource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[Ga4Connection]:
+        from hourglass.ga4 import report
+
         policy = report.retry_policy(
             self.retry_initial_seconds, self.retry_maximum_seconds, self.retry_deadline_seconds
         )
@@ -51,10 +58,10 @@ class Ga4Resource(dg.ConfigurableResource):
             return
         from hourglass.ga4.emulator import Ga4Emulator
 
-        fixtures = sorted((settings.landing_dir() / report.SOURCE).glob(f"{report.SOURCE}_*.csv"))
+        fixtures = sorted((settings.landing_dir() / SOURCE).glob(f"{SOURCE}_*.csv"))
         if not fixtures:
             raise FileNotFoundError(
-                f"no GA4 data for the embedded emulator in {settings.landing_dir() / report.SOURCE}: run "
+                f"no GA4 data for the embedded emulator in {settings.landing_dir() / SOURCE}: run "
                 "`hourglass generate`, or set HOURGLASS_GA4_PROPERTY_ID and GOOGLE_APPLICATION_CREDENTIALS"
             )
         with Ga4Emulator(fixtures[-1], property_id=EMULATOR_PROPERTY) as emulator:
