@@ -41,3 +41,31 @@ def test_gamma_gamma_matches_the_published_fit_and_shrinks_to_the_mean():
     assert population < one < many < 100.0  # more purchases: closer to the customer's own mean
     assert model.expected_spend(0, 0.0) == pytest.approx(population)
     assert np.isfinite(model.expected_spend(CDNOW["x"], CDNOW["zbar"])).all()
+
+
+def _simulate_bgnbd(rng, lam: np.ndarray, p: float, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Purchases as BG/NBD assumes them: Poisson at rate lam while alive, dropping out after a purchase with p."""
+    x, t_x = np.zeros(len(T)), np.zeros(len(T))
+    for i, rate in enumerate(lam):
+        t = rng.exponential(1 / rate)
+        while t <= T[i]:
+            x[i], t_x[i] = x[i] + 1, t
+            if rng.random() < p:
+                break
+            t += rng.exponential(1 / rate)
+    return x, t_x
+
+
+def test_bgnbd_fits_customers_who_all_drop_out_alike():
+    """Everyone with the same dropout chance: a and b run off along a ridge (a / (a + b) stays put) and
+    L-BFGS-B ends ABNORMAL on this sample; the fit must still give the right rates and dropout chance rather
+    than fail the nightly run (it did, on the demo data)."""
+    rng = np.random.default_rng(0)
+    T = rng.uniform(20, 200, 1500)
+    x, t_x = _simulate_bgnbd(rng, rng.gamma(0.4, 1 / 9.0, 1500), 0.16, T)
+    model = clv.fit_bgnbd(x, t_x, T)
+    assert within(model.r, 0.4, 0.15) and within(model.alpha, 9.0, 0.15), model
+    assert within(model.a / (model.a + model.b), 0.16, 0.15), model
+    truth = clv.BgNbd(r=0.4, alpha=9.0, a=16_000.0, b=84_000.0)
+    expected, true_expected = model.expected_purchases(52, x, t_x, T), truth.expected_purchases(52, x, t_x, T)
+    assert abs(expected.sum() / true_expected.sum() - 1) < 0.1

@@ -26,11 +26,13 @@ people as (
 ),
 
 esp_email as (
+    -- the address an ESP subscriber has, from the identity links (one row per address, not per event)
     select
         map.customer_key,
-        max(events.email) as email
-    from {{ ref('stg_esp_events') }} as events
-    inner join {{ ref('identity_map') }} as map on map.record_id = 'esp:' || events.subscriber_id
+        max(links.identifier_value) as email
+    from {{ ref('int_identity_links') }} as links
+    inner join {{ ref('identity_map') }} as map on links.record_id = map.record_id
+    where links.source = 'esp_events' and links.identifier_type = 'email'
     group by map.customer_key
 )
 

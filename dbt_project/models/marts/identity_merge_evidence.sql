@@ -14,6 +14,9 @@ select
     array_agg(distinct links.record_id order by links.record_id) as record_ids
 from {{ ref('int_identity_guarded_links') }} as links
 inner join {{ ref('identity_map') }} as map on links.record_id = map.record_id
-where links.identifier_value is not null
+where
+    links.identifier_value is not null
+    -- identifiers on one record only explain nothing; leaving them out first saves most of the work
+    and (links.records_sharing_identifier > 1 or links.is_blocked)
 group by all
 having count(distinct links.record_id) > 1 or bool_or(links.is_blocked)

@@ -1,4 +1,11 @@
+{{ config(
+    materialized='incremental',
+    unique_key=['order_id', 'line_no'],
+    incremental_strategy='delete+insert',
+) }}
 -- One row per order line: its newest version. Refunds are lines of their own with negative amounts.
+-- Incremental on the day a version was written: a nightly run takes in the lines created or changed in the
+-- last days (a cancellation or refund of an old order included) and replaces their older versions.
 select
     order_id,
     line_no,
@@ -18,6 +25,11 @@ select
     lower(trim(status)) as status,
     updated_at
 from {{ source('lake', 'erp_orders') }}
+where
+    cast(updated_at as date) <= {{ as_of_date() }}
+    {% if is_incremental() %}
+        and {{ incremental_window('cast(updated_at as date)') }}
+    {% endif %}
 qualify row_number() over (
     partition by order_id, line_no order by updated_at desc, load_date desc, _source_file desc
 ) = 1

@@ -1,4 +1,11 @@
--- One row per e-mail event, deduplicated across deliveries.
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+) }}
+-- One row per e-mail event, deduplicated across deliveries. Kept as an incremental table: a nightly run reads
+-- and deduplicates only the last days' events (incremental_window), and every model downstream reads this
+-- table instead of deduplicating the whole history again.
 select
     event_id,
     subscriber_id,
@@ -10,4 +17,9 @@ select
     nullif(trim(url), '') as url,
     nullif(trim(tracking_id), '') as tracking_id
 from {{ source('lake', 'esp_events') }}
+where
+    cast(event_at as date) <= {{ as_of_date() }}
+    {% if is_incremental() %}
+        and {{ incremental_window('cast(event_at as date)') }}
+    {% endif %}
 qualify row_number() over (partition by event_id order by load_date desc, _source_file desc) = 1

@@ -1,5 +1,10 @@
+{{ config(
+    materialized='incremental',
+    unique_key='visit_date',
+    incremental_strategy='delete+insert',
+) }}
 -- GA4 report rows: one per day, visitor, source/medium, page and event. Each day's partition is replaced
--- whole on every fetch, so the lake holds no duplicates to remove.
+-- whole on every fetch, so the lake holds no duplicates to remove; a nightly run replaces the last days here.
 select
     date as visit_date,
     visitor_id,
@@ -12,4 +17,9 @@ select
     sessions,
     engagement_seconds
 from {{ source('lake', 'ga4_web') }}
-where visitor_id <> '(not set)'
+where
+    visitor_id <> '(not set)'
+    and date <= {{ as_of_date() }}
+    {% if is_incremental() %}
+        and {{ incremental_window('date') }}
+    {% endif %}
