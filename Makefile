@@ -53,6 +53,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench.ga4 --customers 1000000
 	$(BIN)/python -m bench.activation --customers 100000
 	$(BIN)/python -m bench.nightly --customers 1000000
+	$(BIN)/python -m bench.middle --customers 1000000
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -1,7 +1,7 @@
 """The narrow middle: every dbt model, seed and test as Dagster assets and checks.
 
 Three dbt asset definitions over one project:
-- `event_models`: the incremental, event-sized models (and the staging views they read), partitioned by day,
+- `event_models`: the incremental, event-sized models (staging and daily aggregates), partitioned by day,
   so a date range can be backfilled from the UI or the CLI in one run (`--partition-range A...B`);
 - `dbt_models`: everything else up to the audiences;
 - `effect_models` (tag `effect`): they read the activation receipts and so run after the sends. One
@@ -21,9 +21,9 @@ from hourglass.campaigns import audience_nodes
 from hourglass.project import dbt_project, manifest
 
 RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
-# The incremental models and the staging views they read, so no other dbt step sits between them: a run
-# would otherwise split dbt_models around them and test models of the later half before they are built.
-EVENT_MODELS = "stg_esp_events stg_ga4_web config.materialized:incremental"
+# The incremental models: they read only sources or each other, so no other dbt step sits between them (a run
+# would otherwise split dbt_models around them and test models of the later half before they are built).
+EVENT_MODELS = "config.materialized:incremental"
 
 # Days in Europe/Amsterdam; end_offset=1 makes today a partition, so the nightly run acts for the day it runs.
 daily = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone=settings.TIMEZONE, end_offset=1)
