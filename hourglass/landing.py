@@ -5,6 +5,11 @@ the quarantine dataset with its reason and its raw fields; a line the CSV reader
 count, broken quoting, bad encoding) goes there too. rows in = rows loaded + rows quarantined, always.
 A structural problem (a required column missing from the header) fails the whole load date and names the
 file and the column; the lake keeps what it had.
+
+How: one DuckDB query numbers and checks the rows and streams them out as Arrow batches; good rows go to
+the Parquet writer batch by batch, bad ones are kept for the quarantine file. Where repeated keys are
+quarantined, a first, cheaper pass over the file finds which key hashes occur more than once, so that only
+rows carrying those need comparing in file order.
 """
 
 from __future__ import annotations
@@ -13,11 +18,17 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hourglass import lake, settings
@@ -65,12 +76,39 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _clean(name: str) -> str:
+    """SQL for a value as the checks see it: trimmed, NULL when blank.
+
+    trim() (which strips Unicode spaces) costs more than the other checks together, so it only runs where it
+    may change something. An all-ASCII value (as many characters as bytes) whose first byte sorts at or
+    after '!' and whose last character is not a space has nothing to trim.
+    """
+    x = f'"{name}"'
+    nothing_to_trim = f"{x} >= '!' and not suffix({x}, ' ') and length({x}) = strlen({x})"
+    return f"case when {nothing_to_trim} then {x} else nullif(trim({x}), '') end"
+
+
+def _clean_name(col: Column) -> str:
+    return f"__clean_{col.name}"
+
+
+def _checked(col: Column) -> bool:
+    """Whether any check looks at this column's value (a plain optional text column is taken as it is)."""
+    return col.required or col.type in TYPED or col.type == "email"
+
+
+def _cleaned(scan: str, present: list[Column]) -> str:
+    """The scanned rows with each checked column's clean value beside it, computed once per value."""
+    clean = "".join(f', {_clean(c.name)} as "{_clean_name(c)}"' for c in present if _checked(c))
+    return f"(select *{clean} from {scan})"
+
+
 def _typed(col: Column, contract: SourceContract) -> str:
-    """SQL turning the text column into its logical type; NULL where the value does not parse.
+    """SQL turning the clean value into its logical type; NULL where the value does not parse.
 
     ISO dates and timestamps take DuckDB's cast, Dutch ones strptime with their one matching format.
     """
-    v = f"nullif(trim(\"{col.name}\"), '')"
+    v = f'"{_clean_name(col)}"'
     if col.type == "integer":
         return f"try_cast({v} as bigint)"
     if col.type == "decimal":
@@ -102,7 +140,7 @@ def _value(col: Column) -> str:
 
 def _problem(col: Column) -> str:
     """SQL giving the reason a value is unacceptable, or NULL; typed columns are already converted."""
-    raw = f"nullif(trim(\"{col.name}\"), '')"
+    raw = f'"{_clean_name(col)}"'
     checks = []
     if col.required:
         checks.append((f"{raw} is null", f"missing required value in {col.name}"))
@@ -132,11 +170,15 @@ def _row_problems(contract: SourceContract, present: list[Column]) -> list[str]:
             checks.append((f"coalesce({condition.format(**values)}, false)", reason))
         except KeyError:
             continue
-    if not contract.duplicate_keys_allowed and all(k in values for k in contract.key):
-        key = ", ".join(values[k] for k in contract.key)
-        reason = f"duplicate of an earlier {'/'.join(contract.key)}"
-        checks.append((f"row_number() over (partition by {key} order by _row) > 1", reason))
     return [_first_reason(checks)] if checks else []
+
+
+def _key(contract: SourceContract, present: list[Column]) -> list[Column]:
+    """The key columns whose repeats are quarantined; none where repeats are allowed or a key column is absent."""
+    names = {c.name: c for c in present}
+    if contract.duplicate_keys_allowed or not all(k in names for k in contract.key):
+        return []
+    return [names[k] for k in contract.key]
 
 
 def _header(path: Path, contract: SourceContract) -> list[str]:
@@ -169,6 +211,17 @@ def _check_structure(path: Path, contract: SourceContract) -> list[str]:
     return header
 
 
+def _scan(path: Path, header: list[str], contract: SourceContract) -> str:
+    """The file as text columns; lines the reader cannot split go to reject_errors instead of failing it."""
+    columns = ", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in header)
+    return (
+        f"read_csv({_sql_str(str(path))}, header = true, all_varchar = true, "
+        f"delim = {_sql_str(contract.delimiter)}, quote = '\"', escape = '\"', "
+        f"encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false, "
+        f"store_rejects = true, auto_detect = false, columns = {{{columns}}})"
+    )
+
+
 def _load_one(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -178,59 +231,193 @@ def _load_one(
     quarantine_out: Path,
     result: LoadResult,
 ) -> None:
-    con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
     known = {c.name: c for c in contract.columns}
     present = [known[name] for name in header if name in known]
-    extra = [name for name in header if name not in known]
-    conversions = "".join(f', {_typed(c, contract)} as "{_typed_name(c)}"' for c in present if c.type in TYPED)
-    problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
-    loaded_columns = [f'"{_typed_name(c)}" as "{c.name}"' if c.type in TYPED else f'"{c.name}"' for c in present]
-    loaded_columns += [f'"{name}"' for name in extra]  # columns the contract does not know travel as text
-    raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
-    # Each value is converted once; the row's first problem becomes its quarantine reason. Only quarantined
-    # rows keep their raw text, so the table holds one copy of the data.
+    key = _key(contract, present)
     try:
-        _check_rows(con, path, header, contract, loaded_columns, conversions, problems, raw_line)
+        repeated = _repeated_keys(con, _scan(path, header, contract), key, contract) if key else None
+        # Unreadable lines the key pass (or an earlier file) recorded; the check query records this file's again.
+        con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
+        key = key if repeated is not None else []
+        with _registered(con, "repeated_keys", None if repeated is None else pa.table({"h": repeated})):
+            checked = con.sql(_check_query(path, header, contract, present, key))
+            with checked.to_arrow_reader(_BATCH_ROWS) as reader, closing(_read_ahead(reader)) as batches:
+                written = _write_rows(reader.schema, batches, rows_out, path.name, key, contract)
     except duckdb.InvalidInputException as exc:  # e.g. line endings mixed within the file
         first = str(exc).splitlines()[0]
         raise LandingError(f"{path}: the CSV parser gave up on this file, nothing of it was loaded: {first}") from exc
-    _write_checked(con, path, contract, rows_out, quarantine_out, result)
+    _write_quarantine(con, path, written, quarantine_out, result)
 
 
-def _check_rows(con, path, header, contract, loaded_columns, conversions, problems, raw_line) -> None:
-    con.execute(
-        f"""
-        create or replace temp table checked as
-        select {", ".join(loaded_columns)}, _row, _reason,
-               case when _reason is not null then {raw_line} end as _raw_line
+_BATCH_ROWS = 262_144  # rows per Arrow batch DuckDB hands over (at most)
+_ROW_GROUP_ROWS = 1_048_576  # pyarrow's default row group size
+
+
+def _read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, each next one fetched in a thread: DuckDB checks it while this one is written."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_next_batch, reader)
+        while (batch := pending.result()) is not None:
+            pending = pool.submit(_next_batch, reader)
+            yield batch
+
+
+def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    """The next batch, or None at the end; DuckDB's errors come through Arrow as OSError and are given back."""
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+    except OSError as exc:
+        if str(exc).startswith("Invalid Input Error"):
+            raise duckdb.InvalidInputException(str(exc)) from exc
+        raise
+
+
+def _key_hash(key: list[Column]) -> str:
+    """SQL hashing a row's key, over typed values where the key column has a type (as the duplicate rule compares)."""
+    return "hash(" + ", ".join(_value(c) for c in key) + ")"
+
+
+def _converted(scan: str, columns: list[Column], contract: SourceContract) -> str:
+    """The scanned rows with clean and typed values beside the text ones, each value converted once."""
+    conversions = "".join(f', {_typed(c, contract)} as "{_typed_name(c)}"' for c in columns if c.type in TYPED)
+    return f"(select *{conversions} from {_cleaned(scan, columns)})"
+
+
+def _repeated_keys(
+    con: duckdb.DuckDBPyConnection, scan: str, key: list[Column], contract: SourceContract
+) -> np.ndarray | None:
+    """The hashes of the keys that occur more than once in the file, sorted; None where every key is unique.
+
+    Only rows carrying one of these can be "duplicate of an earlier key", so only those few are compared in
+    row-number order (in _first_occurrences) instead of ordering every row by key in a window. A hash collision
+    only makes an extra row a candidate; the comparison itself is on the values. Sorting the hashes costs
+    half of what a GROUP BY over millions of distinct keys does.
+    """
+    hashes = np.sort(con.sql(f"select {_key_hash(key)} as h from {_converted(scan, key, contract)}").fetchnumpy()["h"])
+    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    return repeated if len(repeated) else None
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table | None) -> Iterator[None]:
+    """The Arrow table as a view `name` while the block runs; nothing where there is no table."""
+    if table is None:
+        yield
+        return
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def _check_query(path, header, contract, present, key) -> str:
+    """Each row with its typed values, its first problem as _reason and, if it is quarantined, its raw line.
+
+    _row is the row's place among the file's readable rows. It is counted by the scan itself because the
+    order rows come out in is not to be relied on. A row whose key hash repeats is flagged _repeated.
+    """
+    extra = [name for name in header if name not in {c.name for c in present}]
+    problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
+    loaded = [f'"{_typed_name(c)}" as "{c.name}"' if c.type in TYPED else f'"{c.name}"' for c in present]
+    loaded += [f'"{name}"' for name in extra]  # columns the contract does not know travel as text
+    raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
+    repeated = f"{_key_hash(key)} in (select h from repeated_keys)" if key else "false"
+    numbered = f"(select *, row_number() over () as _row from {_scan(path, header, contract)})"
+    return f"""
+        select {", ".join(loaded)}, _row, _reason, _repeated,
+               case when _reason is not null or _repeated then {raw_line} end as _raw_line
         from (
-            select *, coalesce({problems}) as _reason
-            from (
-                select *{conversions}, row_number() over () as _row
-                from read_csv({_sql_str(str(path))}, header = true, all_varchar = true,
-                    delim = {_sql_str(contract.delimiter)}, quote = '"', escape = '"',
-                    encoding = {_sql_str(contract.encoding)}, strict_mode = true, null_padding = false,
-                    store_rejects = true, auto_detect = false,
-                    columns = {{{", ".join(f"{_sql_str(name)}: 'VARCHAR'" for name in header)}}})
-            )
+            select *, coalesce({problems}) as _reason, {repeated} as _repeated
+            from {_converted(numbered, present, contract)}
         )
         """
-    )
 
 
-def _write_checked(con, path, contract, rows_out, quarantine_out, result) -> None:
-    file_lit = _sql_str(path.name)
+@dataclass
+class _Written:
+    """What _write_rows leaves: the bad rows (row number, reason, raw line) and how many rows it wrote."""
+
+    loaded: int = 0
+    bad: list[pa.RecordBatch] = field(default_factory=list)
+
+
+def _write_rows(
+    checked: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+    rows_out: Path,
+    file_name: str,
+    key: list[Column],
+    contract: SourceContract,
+) -> _Written:
+    """Good rows to the rows file, batch by batch; bad ones kept with their row number, reason and raw line.
+
+    Rows whose key hash repeats are held back until every batch is in; then the first of each key, by row
+    number, is written after the others and the later ones quarantined.
+    """
+    names = [n for n in checked.names if n not in ("_row", "_reason", "_repeated", "_raw_line")]
+    schema = pa.schema([checked.field(n) for n in names] + [pa.field("_source_file", pa.string())])
+    written, pending, held = _Written(), [], []
+
+    def keep(rows: pa.RecordBatch, reason: pa.Array) -> None:
+        good = pc.is_null(reason)
+        loaded = rows.select(names).filter(good)
+        source = pa.repeat(pa.scalar(file_name, pa.string()), loaded.num_rows)
+        pending.append(pa.RecordBatch.from_arrays([*loaded.columns, source], schema=schema))
+        written.loaded += loaded.num_rows
+        bad = {"_row": rows.column("_row"), "_reason": reason, "_raw_line": rows.column("_raw_line")}
+        written.bad.append(pa.record_batch(bad, schema=_BAD_SCHEMA).filter(pc.invert(good)))
+
     # pyarrow's Parquet writer is about twice as fast as DuckDB's here (docs/performance.md)
-    rows = con.sql(
-        f"select * exclude (_row, _reason, _raw_line), {file_lit} as _source_file from checked where _reason is null"
-    ).to_arrow_table()
-    pq.write_table(rows, rows_out)
+    with pq.ParquetWriter(rows_out, schema) as out:
+        for batch in batches:
+            repeated = batch.column("_repeated")
+            if key:
+                held.append(batch.filter(repeated))
+                batch = batch.filter(pc.invert(repeated))
+            keep(batch, batch.column("_reason"))
+            if sum(b.num_rows for b in pending) >= _ROW_GROUP_ROWS:
+                _write_row_group(out, pending)
+        if held:
+            candidates = pa.concat_batches(held).sort_by("_row")
+            keep(candidates, _first_occurrences(candidates, [c.name for c in key], contract))
+        _write_row_group(out, pending)
+    return written
+
+
+def _write_row_group(out: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
+    """The batches as one row group (DuckDB's batches are small, and many row groups write slower); empties the list."""
+    table = pa.Table.from_batches(batches, schema=out.schema)
+    if table.num_rows:
+        out.write_table(table, row_group_size=table.num_rows)
+    batches.clear()
+
+
+def _first_occurrences(rows: pa.RecordBatch, key: list[str], contract: SourceContract) -> pa.Array:
+    """_reason, with "duplicate" for each row (in row-number order) whose key came before and that has no reason yet."""
+    seen, later = set(), np.zeros(rows.num_rows, dtype=bool)
+    for i, row in enumerate(rows.select(key).to_pylist()):
+        value = tuple(row.values())
+        later[i] = value in seen
+        seen.add(value)
+    duplicate = f"duplicate of an earlier {'/'.join(contract.key)}"
+    reason = rows.column("_reason")
+    return pc.if_else(pc.and_(pa.array(later), pc.is_null(reason)), duplicate, reason)
+
+
+def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, result: LoadResult) -> None:
+    """Quarantined rows and unreadable lines to the quarantine file; the counts to the result."""
+    file_lit = _sql_str(path.name)
+    bad_rows = pa.Table.from_batches(written.bad, schema=_BAD_SCHEMA)
+    con.register("bad_rows", bad_rows)
     con.execute(
         f"""
         copy (
             select {file_lit} as source_file, _row as row_number, cast(null as bigint) as line,
                    _reason as reason, _raw_line as raw_line
-            from checked where _reason is not null
+            from bad_rows
             union all
             select {file_lit}, null, line, 'unreadable line: ' || error_type || ' (' || error_message || ')',
                    trim(csv_line, chr(13) || chr(10))
@@ -238,18 +425,19 @@ def _write_checked(con, path, contract, rows_out, quarantine_out, result) -> Non
         ) to {_sql_str(str(quarantine_out))} (format parquet)
         """
     )
-    loaded, quarantined_rows = con.execute(
-        "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) from checked"
-    ).fetchone()
     unreadable = con.execute("select count(distinct line) from reject_errors").fetchone()[0]
     for reason, n in con.execute(
-        "select _reason, count(*) from checked where _reason is not null group by 1 "
+        "select _reason, count(*) from bad_rows group by 1 "
         "union all select 'unreadable line: ' || error_type, count(distinct line) from reject_errors group by 1"
     ).fetchall():
         result.reasons[reason] = result.reasons.get(reason, 0) + n
-    result.rows_loaded += loaded
-    result.rows_quarantined += quarantined_rows + unreadable
-    result.rows_in += loaded + quarantined_rows + unreadable
+    con.unregister("bad_rows")
+    result.rows_loaded += written.loaded
+    result.rows_quarantined += bad_rows.num_rows + unreadable
+    result.rows_in += written.loaded + bad_rows.num_rows + unreadable
+
+
+_BAD_SCHEMA = pa.schema([("_row", pa.int64()), ("_reason", pa.string()), ("_raw_line", pa.string())])
 
 
 def fingerprint(files: list[Path]) -> list[list]:

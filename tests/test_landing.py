@@ -151,3 +151,62 @@ def test_a_source_that_never_delivered_is_an_empty_typed_table(home, monkeypatch
     write_landing(home, "social_mentions", "social_mentions_2026-11-20.csv", [mention])
     landing.load_source(CONTRACTS["social_mentions"])
     assert [r[0] for r in lake_rows("social_mentions")] == ["M1"]
+
+
+def esp_row(event_id: str, **values) -> dict:
+    return {
+        "event_id": event_id,
+        "subscriber_id": "S1",
+        "email": "a@example.nl",
+        "event_type": "send",
+        "event_at": "2026-11-20T08:00:00",
+    } | values
+
+
+def test_a_repeated_key_keeps_its_first_occurrence_in_file_order_across_batches(home, monkeypatch):
+    monkeypatch.setattr(landing, "_BATCH_ROWS", 1024)  # the file spans several batches
+    rows = [esp_row(f"E{i}") for i in range(5000)]
+    rows[10] = esp_row("E10", email="geen")  # bad for another reason, still the first E10
+    rows[4000] = esp_row("E10", subscriber_id="S2")  # a later E10: the duplicate, though it is valid
+    rows[4500] = esp_row("E11", event_at="nooit")  # a repeat with its own problem keeps that reason
+    rows[4999] = esp_row("E4999 ")  # the key is compared as delivered: a trailing space makes it another key
+    write_landing(home, "esp_events", "esp_events_2026-11-20.csv", rows + [esp_row("E3"), esp_row("E4999 ")])
+    (result,) = landing.load_source(CONTRACTS["esp_events"])
+    assert result.reasons == {
+        "invalid e-mail in email": 1,
+        "duplicate of an earlier event_id": 3,
+        "not a valid timestamp in event_at": 1,
+    }
+    assert (result.rows_in, result.rows_loaded) == (5002, 4997)
+    quarantine = lake_df("esp_events", lake.quarantine_dataset).sort_values("row_number")
+    assert list(quarantine["row_number"]) == [11, 4001, 4501, 5001, 5002]
+    assert list(quarantine["reason"])[1] == "duplicate of an earlier event_id"
+    assert list(quarantine["raw_line"])[1] == "E10,S2,a@example.nl,send,2026-11-20T08:00:00,,,"
+    loaded = lake_df("esp_events")
+    assert loaded.loc[loaded["event_id"] == "E4999 ", "subscriber_id"].tolist() == ["S1"]
+    assert loaded.loc[loaded["event_id"] == "E3", "subscriber_id"].tolist() == ["S1"]
+
+
+def test_clean_values_are_trimmed_exactly_like_trim(home):
+    """The shortcut in _clean skips trim() only where trim() would change nothing."""
+    values = ["a", " a", "a ", "  ", "", "\ta\t", "a\u00a0", "\u3000a", "\u00a0", "é", "é ", " é", "e\u0301",
+              "a\u2003", "\u1680a", "!", "~", "\x7f", "a b", "\ufeffa", "a\n", "日本 ", "x@y.nl"]  # fmt: skip
+    con = duckdb.connect()
+    con.execute("create table t (v varchar)")
+    con.executemany("insert into t values (?)", [[v] for v in values] + [[None]])
+    pairs = con.execute(f"select v, {landing._clean('v')}, nullif(trim(v), '') from t").fetchall()
+    assert [(v, fast) for v, fast, _ in pairs] == [(v, exact) for v, _, exact in pairs]
+
+
+def test_a_file_the_parser_gives_up_on_midway_fails_clearly(home):
+    """Without a duplicate-key pass the parser's error arrives through the Arrow stream; it is still named."""
+    row = {"order_id": "O1", "line_no": "1", "order_at": "14-11-2026 19:30", "product_id": "TH-1",
+           "category": "ticket", "quantity": "1", "unit_price": "1,00", "line_amount": "1,00",
+           "currency": "EUR", "status": "completed", "updated_at": "14-11-2026 19:30"}  # fmt: skip
+    path = write_landing(home, "erp_orders", "erp_orders_2026-11-20.csv", [row] * 3000)
+    lines = path.read_bytes().split(b"\r\n")
+    path.write_bytes(b"\n".join(lines[:2000]) + b"\r\n" + b"\r\n".join(lines[2000:]))
+    with pytest.raises(landing.LandingError, match="the CSV parser gave up") as refused:
+        landing.load_source(ERP)
+    assert path.name in str(refused.value)
+    assert not lake.has_files(lake.raw_dataset("erp_orders"))
