@@ -113,7 +113,11 @@ def _typed(col: Column, contract: SourceContract) -> str:
         return f"try_cast({v} as bigint)"
     if col.type == "decimal":
         if contract.decimal == ",":
-            v = f"replace(replace({v}, '.', ''), ',', '.')"
+            # A dot is a thousands separator only between groups of three digits ("1.234,50"); "1.2.3" is
+            # not a number, although dropping its dots would make it one.
+            grouped = rf"regexp_full_match({v}, '-?\d{{1,3}}(\.\d{{3}})+(,\d*)?')"
+            number = f"try_cast(replace(replace({v}, '.', ''), ',', '.') as decimal(18, 2))"
+            return f"case when not contains({v}, '.') or {grouped} then {number} end"
         return f"try_cast({v} as decimal(18, 2))"
     # Dutch day-month-year has its first dash at position 3, ISO at 5: each value is parsed by one route.
     dutch = f"substr({v}, 3, 1) = '-'"

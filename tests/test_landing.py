@@ -79,10 +79,11 @@ def test_dutch_erp_export_latin1_semicolons_decimal_commas(home):
         "updated_at": "14-11-2026 19:30",
     }
     bad_amount = base | {"order_id": "O2", "line_amount": "12,34,5"}
-    write_landing(home, "erp_orders", "erp_orders_2026-11-20.csv", [base, bad_amount])
+    stray_dots = base | {"order_id": "O3", "line_amount": "1.2.3"}  # not 123: dots group thousands only
+    write_landing(home, "erp_orders", "erp_orders_2026-11-20.csv", [base, bad_amount, stray_dots])
     (result,) = landing.load_source(ERP)
-    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
-    assert result.reasons == {"not a valid decimal in line_amount": 1}
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 2)
+    assert result.reasons == {"not a valid decimal in line_amount": 2}
     row = lake_df("erp_orders").iloc[0]
     assert float(row["unit_price"]) == 1234.50
     assert row["product_name"] == "Café-concert"
