@@ -1,7 +1,9 @@
 """Shared fixtures: a temporary HOURGLASS_HOME per test, one dbt parse and one pipeline run per session."""
 
 import csv
+import logging
 import os
+import random
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -29,6 +31,20 @@ def write_landing(home: Path, source: str, name: str, rows: list[dict], *, colum
         writer.writeheader()
         writer.writerows(rows)
         fh.write(tail)
+    return path
+
+
+def write_web_csv(path: Path, start: date, days: int, rows: int, visitors: int, pages: int, seed: int) -> Path:
+    """GA4 web rows as the emulator serves them: random visitors, pages and events over `days` days."""
+    rnd = random.Random(seed)
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow([c.name for c in CONTRACTS["ga4_web"].columns])
+        for _ in range(rows):
+            day = start + timedelta(days=rnd.randrange(days))
+            out.writerow([day, f"v{rnd.randrange(visitors)}", rnd.choice(["google / organic", "newsletter / email"]),
+                          f"/workshops/w{rnd.randrange(pages)}", rnd.choice(["page_view", "workshop_signup_start"]),
+                          rnd.randrange(1, 4), 1, rnd.randrange(0, 90)])  # fmt: skip
     return path
 
 
@@ -178,11 +194,42 @@ def pipeline(tmp_path_factory, dbt_manifest):
 
         from hourglass.definitions import defs
 
-        result = defs.resolve_job_def("nightly").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), partition_key=AS_OF.isoformat()
-        )
+        instance = dg.DagsterInstance.ephemeral()
+        records = _Records(level=logging.INFO)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.INFO)
+        root.addHandler(records)
+        try:
+            result = defs.resolve_job_def("nightly").execute_in_process(
+                instance=instance, partition_key=AS_OF.isoformat()
+            )
+        finally:
+            root.removeHandler(records)
+            root.setLevel(level)
         assert result.success
+        # What the run left in Dagster (events, logs, metadata) and in Python's logging, for the privacy test.
+        PIPELINE_LOGS["dagster"] = instance.all_logs(result.run_id)
+        PIPELINE_LOGS["python"] = records.messages
         yield home, result
+
+
+class _Records(logging.Handler):
+    def __init__(self, level: int):
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(self.format(record))
+
+
+PIPELINE_LOGS: dict[str, list] = {}
+
+
+@pytest.fixture(scope="session")
+def pipeline_logs(pipeline) -> dict[str, list]:
+    """The nightly run's Dagster event log and the Python log records written while it ran."""
+    return PIPELINE_LOGS
 
 
 # Hypothesis: a quick pass in `make test`, a long one in `make soak` (HYPOTHESIS_PROFILE=soak).

@@ -43,7 +43,7 @@ def test_a_corpus_file_is_accounted_for_or_refused_clearly(home, name):
     path = home / "landing" / source / f"{source}_{DAY}.csv"
     path.parent.mkdir(parents=True)
     shutil.copy(CORPUS / name, path)
-    fault_log.count("bad input files", 1)
+    fault_log.fault("bad input files (corpus and mutations)", 1)
     if "error" in expected:
         with pytest.raises(landing.LandingError, match=expected["error"]) as refused:
             landing.load_source(CONTRACTS[source])
@@ -63,4 +63,4 @@ def test_a_corpus_file_is_accounted_for_or_refused_clearly(home, name):
     bad = _rows(lake.quarantine_dataset(source), "reason, raw_line")
     assert len(bad) == quarantined
     assert all(reason and raw for reason, raw in bad)  # each quarantined row keeps its reason and raw line
-    fault_log.count("rows accounted for", result.rows_in)
+    fault_log.count(fault_log.ACCOUNTED, result.rows_in)

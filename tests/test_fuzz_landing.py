@@ -75,7 +75,7 @@ def test_a_mutated_file_is_accounted_for_or_refused_clearly(home, samples, sourc
     path.write_bytes(mutate(samples[source], steps))
     raw = lake.partition_dir(lake.raw_dataset(source), DAY)
     before = _count(f"{raw}/*.parquet")
-    fault_log.count("bad input files", 1)
+    fault_log.fault("bad input files (corpus and mutations)", 1)
     try:
         result = landing.load_date(contract, DAY, [path], force=True)
     except landing.LandingError as exc:
@@ -87,4 +87,4 @@ def test_a_mutated_file_is_accounted_for_or_refused_clearly(home, samples, sourc
     assert _count(f"{raw}/*.parquet") == result.rows_loaded
     bad = lake.partition_dir(lake.quarantine_dataset(source), DAY)
     assert _count(f"{bad}/*.parquet") == result.rows_quarantined
-    fault_log.count("rows accounted for", result.rows_in)
+    fault_log.count(fault_log.ACCOUNTED, result.rows_in)

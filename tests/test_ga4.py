@@ -1,13 +1,16 @@
 """GA4 through the official client (gRPC) against the emulator on loopback, with injected faults."""
 
-import csv
 import json
-import random
+import logging
+from collections import Counter
 from datetime import date, timedelta
 
 import duckdb
+import fault_log
 import grpc
 import pytest
+from conftest import write_web_csv
+from google.api_core import exceptions
 
 from hourglass import lake
 from hourglass.ga4 import report
@@ -19,23 +22,7 @@ FAST_RETRY = report.retry_policy(initial=0.01, maximum=0.05, deadline=5)
 
 @pytest.fixture
 def web_csv(tmp_path):
-    rnd = random.Random(3)
-    path = tmp_path / "ga4_web_2026-11-10.csv"
-    with path.open("w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow([c.name for c in report_contract_columns()])
-        for _ in range(400):
-            day = START + timedelta(days=rnd.randrange(10))
-            out.writerow([day, f"v{rnd.randrange(30)}", rnd.choice(["google / organic", "newsletter / email"]),
-                          f"/workshops/w{rnd.randrange(4)}", rnd.choice(["page_view", "workshop_signup_start"]),
-                          rnd.randrange(1, 4), 1, rnd.randrange(0, 90)])  # fmt: skip
-    return path
-
-
-def report_contract_columns():
-    from hourglass.sources import CONTRACTS
-
-    return CONTRACTS["ga4_web"].columns
+    return write_web_csv(tmp_path / "ga4_web_2026-11-10.csv", START, 10, rows=400, visitors=30, pages=4, seed=3)
 
 
 @pytest.fixture
@@ -84,36 +71,66 @@ def test_report_lands_one_partition_per_day_with_every_row(home, emulator, web_c
     assert marker["time_zone"] == "Europe/Amsterdam" and marker["tokens_per_day_remaining"] > 0
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault(status=grpc.StatusCode.RESOURCE_EXHAUSTED),  # 429
-        Fault(status=grpc.StatusCode.INTERNAL),  # 500
-        Fault(status=grpc.StatusCode.UNAVAILABLE),  # 503
-        Fault(truncate=True),
-        Fault(garbage=True),
-        Fault(delay=1.5),  # slower than the call timeout below
-    ],
-    ids=["429", "500", "503", "truncated", "malformed", "hang"],
-)
-def test_transient_faults_are_retried_to_a_complete_load(home, emulator, web_csv, fault):
+def account(web_csv) -> None:
+    """Rows in the lake against the report recomputed from the CSV: accounted for, duplicated, lost."""
+    got, want = Counter(lake_rows()), Counter(expected_rows(web_csv))
+    fault_log.count(fault_log.ACCOUNTED, sum((got & want).values()))
+    fault_log.count(fault_log.DUPLICATES, sum((got - want).values()))
+    fault_log.count(fault_log.LOST, sum((want - got).values()))
+
+
+def retries(caplog) -> list[Exception]:
+    """The errors the client met and retried, as the retry policy logged them."""
+    return [r.args[0] for r in caplog.records if r.name == report.__name__ and r.msg.startswith("GA4 runReport failed")]
+
+
+# Each fault, what it should reach the client as, and the call timeout of the load (a hang waits for it).
+FAULTS = {
+    "429": (Fault(status=grpc.StatusCode.RESOURCE_EXHAUSTED), exceptions.TooManyRequests, 5),
+    "500": (Fault(status=grpc.StatusCode.INTERNAL), exceptions.InternalServerError, 5),
+    "503": (Fault(status=grpc.StatusCode.UNAVAILABLE), exceptions.ServiceUnavailable, 5),
+    "slow": (Fault(delay=1.0), exceptions.DeadlineExceeded, 0.3),  # answers, after the client gave up
+    "hang": (Fault(hang=True), exceptions.DeadlineExceeded, 0.3),  # never answers
+    "truncated": (Fault(truncate=True), exceptions.InternalServerError, 5),  # half a body: does not decode
+    "cut-at-a-row": (Fault(cut_rows=True), report.IncompleteResponse, 5),  # decodes, as a shorter report
+    "malformed": (Fault(garbage=True), exceptions.InternalServerError, 5),
+}
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_transient_faults_are_retried_to_a_complete_load(home, emulator, web_csv, caplog, kind):
+    fault, error, timeout = FAULTS[kind]
     emulator.inject(fault, fault)
-    result = load(emulator, page_size=100, timeout=0.5)
-    assert emulator.calls >= result.requests + 2  # both faults were met and retried
+    with caplog.at_level(logging.WARNING, logger=report.__name__):
+        result = load(emulator, page_size=100, timeout=timeout)
+    met = retries(caplog)
+    fault_log.fault("GA4 answers broken (429, 500, 503, slow, hung, truncated, cut, malformed)", len(met))
+    assert len(met) == 2 and all(isinstance(e, error) for e in met), met  # both faults reached the client as such
+    assert emulator.calls == result.requests + 2
+    account(web_csv)
     assert lake_rows() == expected_rows(web_csv)
     assert partitions() == all_days()
 
 
-def test_a_failed_run_is_resumed_without_duplicates_or_gaps(home, emulator, web_csv):
+@pytest.mark.parametrize("kind", ["503", "hang", "cut-at-a-row", "malformed"])
+def test_a_failed_run_is_resumed_without_duplicates_or_gaps(home, emulator, web_csv, caplog, kind):
     client = report.make_client(emulator.address)
     # First run: the first range loads, then the service keeps failing past the retry deadline.
     first = report.load(client, emulator.property_id, START, START + timedelta(days=3), policy=FAST_RETRY)
-    emulator.inject(*[Fault(status=grpc.StatusCode.UNAVAILABLE)] * 500)
+    fault = FAULTS[kind][0]
+    emulator.inject(*[fault] * 500)
+    before = emulator.calls
     with pytest.raises(report.Ga4Error, match="kept failing"):
-        report.load(client, emulator.property_id, START, END, policy=report.retry_policy(0.01, 0.02, deadline=0.3))
-    assert partitions() == all_days()[:4] and first.rows > 0
+        report.load(client, emulator.property_id, START, END, policy=report.retry_policy(0.01, 0.02, deadline=0.3),
+                    timeout=0.1)  # fmt: skip
+    fault_log.fault(
+        "GA4 answers broken (429, 500, 503, slow, hung, truncated, cut, malformed)", emulator.calls - before
+    )
+    assert partitions() == all_days()[:4] and first.rows > 0  # a clean failure: what was there stays, nothing half
     emulator.clear_faults()  # the outage is over
     report.load(client, emulator.property_id, START, END, policy=FAST_RETRY)
+    fault_log.count(fault_log.RESUMED)
+    account(web_csv)
     assert lake_rows() == expected_rows(web_csv)
     assert partitions() == all_days()
 

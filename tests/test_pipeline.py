@@ -1,20 +1,26 @@
 """The thin slice end to end: landing -> lake -> dbt staging -> audience -> outbox, run by Dagster."""
 
+import csv
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
 
 import dagster as dg
 import duckdb
+import fault_log
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import AS_OF, WINDOW_DAYS
 
 from hourglass import lake, settings
 from hourglass.activation import in_holdout
+from hourglass.channels.ads import hashed_identifiers
 
 
 def _expected_welcome() -> pd.DataFrame:
@@ -256,8 +262,6 @@ def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline):
 
 def test_no_message_went_to_anyone_without_consent_or_held_out(pipeline):
     """Properties over every message of the generated data's nightly run, on every channel."""
-    import fault_log
-
     from hourglass.consent import current_consent
 
     home, _ = pipeline
@@ -276,20 +280,92 @@ def test_no_message_went_to_anyone_without_consent_or_held_out(pipeline):
     )
 
     sent = violations = in_holdout = 0
-    for channel in ("email", "sms"):
+    for channel in ("email", "sms", "webhook"):
         for path in (home / "outbox" / channel).rglob("*.jsonl"):
             for message in map(json.loads, path.read_text().splitlines()):
                 sent += 1
-                violations += f"{channel}_marketing" not in granted[message["customer_key"]]
+                if channel != "webhook":  # the CRM write-back is no message to the person: it needs no consent
+                    violations += f"{channel}_marketing" not in granted[message["customer_key"]]
                 in_holdout += (message["campaign"], message["customer_key"]) in held_out
-    assert sent > 0 and violations == 0 and in_holdout == 0
-    fault_log.count("messages checked for consent and holdout", sent)
-    fault_log.count("consent violations (must be 0)", violations)
-    fault_log.count("holdout members messaged (must be 0)", in_holdout)
+                if channel == "webhook":  # and it carries no contact details
+                    assert not {"email", "phone", "to"} & set(message["payload"])
+    assert sent > 0
 
-    # Nothing personal where it should not be: ad files hashed, the CRM write-back without contact details.
+    # Ad audiences: hashes only, of members with ads consent who are not held out.
+    hashed = exposed = 0
     for path in (home / "ads").rglob("*.csv"):
-        assert "@" not in path.read_text() and "+31" not in path.read_text()
-    for path in (home / "outbox" / "webhook").rglob("*.jsonl"):
-        for message in map(json.loads, path.read_text().splitlines()):
-            assert not {"email", "phone", "to"} & set(message["payload"])
+        platform, campaign = path.parent.parent.name, path.parent.name
+        lines = path.read_text().splitlines()[1:]
+        cells = [cell for line in lines for cell in line.split(",")]
+        hashed += len(lines)
+        exposed += sum(1 for cell in cells if cell and not re.fullmatch(r"[0-9a-f]{64}", cell))
+        members = pq.read_table(home / "lake" / "audiences" / f"{campaign}.parquet").to_pylist()
+        allowed, barred = set(), set()
+        for row in members:
+            ok = (campaign, row["customer_key"]) not in held_out and "ads_personalisation" in granted[
+                row["customer_key"]
+            ]
+            (allowed if ok else barred).add(",".join(hashed_identifiers(row, platform)))
+        shown = set(lines) & (barred - allowed)
+        in_holdout += sum((campaign, r["customer_key"]) in held_out for r in members
+                          if ",".join(hashed_identifiers(r, platform)) in shown)  # fmt: skip
+        violations += sum((campaign, r["customer_key"]) not in held_out for r in members
+                          if ",".join(hashed_identifiers(r, platform)) in shown)  # fmt: skip
+    assert hashed > 0, "the generated data should fill an ad audience"
+    fault_log.count("messages checked for consent and holdout", sent + hashed)
+    fault_log.count(fault_log.CONSENT, violations)
+    fault_log.count(fault_log.HOLDOUT, in_holdout)
+    fault_log.count(fault_log.PERSONAL, exposed)
+    assert violations == 0 and in_holdout == 0 and exposed == 0
+
+
+EMAIL_TOKEN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE_TOKEN = re.compile(r"(?<![\w.])\+?\d[\d \-()]{7,}\d(?![\w.])")
+
+
+def _phone_digits(value: str) -> str:
+    """A phone number as international digits: '06-1234 5678', '+31 6 12345678' and '0031612345678' agree."""
+    digits = re.sub(r"\D", "", value)
+    if digits.startswith("00"):
+        return digits[2:]
+    if digits.startswith("0"):
+        return "31" + digits[1:]
+    return digits
+
+
+def _contacts(home) -> tuple[set[str], set[str]]:
+    """Every e-mail address and phone number in the landing files, normalised."""
+    from hourglass.sources import CONTRACTS
+
+    emails, phones = set(), set()
+    for source, contract in CONTRACTS.items():
+        columns = [c.name for c in contract.columns if c.type in ("email", "phone")]
+        for path in (home / "landing" / source).glob("*.csv") if columns else []:
+            text = path.read_text(encoding=contract.encoding, errors="replace")
+            for row in csv.DictReader(io.StringIO(text), delimiter=contract.delimiter):
+                for name in columns:
+                    value = (row.get(name) or "").strip()
+                    if "@" in value:
+                        emails.add(value.lower())
+                    elif len(_phone_digits(value)) >= 9:
+                        phones.add(_phone_digits(value))
+    return emails, phones
+
+
+def test_no_raw_email_or_phone_in_logs_or_dagster_metadata(pipeline, pipeline_logs):
+    """Over the generated data's nightly run: Dagster's event log (log lines, metadata of every asset and
+    check, failures) and Python's log records hold no e-mail address or phone number of anyone."""
+    from dagster._serdes import serialize_value
+
+    home, _ = pipeline
+    emails, phones = _contacts(home)
+    assert len(emails) > 500 and len(phones) > 300  # the generated people, in every notation the sources use
+    texts = [serialize_value(entry) for entry in pipeline_logs["dagster"]] + pipeline_logs["python"]
+    assert len(texts) > 100 and any("rows_loaded" in t for t in texts)  # the run's metadata is in there
+    exposed = set()
+    for text in texts:
+        exposed |= {t.lower() for t in EMAIL_TOKEN.findall(text)} & emails
+        exposed |= {_phone_digits(t) for t in PHONE_TOKEN.findall(text)} & phones
+    fault_log.count("log lines and Dagster events checked for e-mails and phones", len(texts))
+    fault_log.count(fault_log.PERSONAL, len(exposed))
+    assert not exposed, sorted(exposed)[:5]

@@ -4,7 +4,7 @@ It answers `BetaAnalyticsData.RunReport` the way the real API does for the repor
 dimensions are grouped, metrics summed, rows ordered and paged with limit/offset, `row_count` and the
 response metadata filled in. Anything else gets the API's own error codes (INVALID_ARGUMENT for an unknown
 field, PERMISSION_DENIED for another property). Faults queued with `inject` are served first, one a call,
-so tests can walk the official client through 429s, 5xx, hangs and broken bodies.
+so tests can walk the official client through 429s, 5xx, slow answers, hangs and broken bodies.
 """
 
 import threading
@@ -37,11 +37,13 @@ MAX_LIMIT = 250_000
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected misbehaviour: an error status, a delay before answering, or a broken body."""
+    """One injected misbehaviour: an error status, a delay before answering, no answer at all, or a broken body."""
 
     status: grpc.StatusCode | None = None
     delay: float = 0.0
+    hang: bool = False  # never answer: the call ends when the client gives up (its deadline) or the server stops
     truncate: bool = False  # answer with half of a valid body
+    cut_rows: bool = False  # answer with the body cut after half of its rows: shorter, but it still decodes
     garbage: bool = False  # answer with bytes that are not a RunReportResponse
     message: str = "injected fault"
 
@@ -59,6 +61,7 @@ class Ga4Emulator:
         self.thresholded = thresholded
         self.calls = 0
         self._faults: deque[Fault] = deque()
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._cache: dict[bytes, bytes] = {}
         self._con = duckdb.connect()
@@ -109,6 +112,7 @@ class Ga4Emulator:
         return self.address
 
     def stop(self) -> None:
+        self._stopping.set()  # hung calls end
         if self._server is not None:
             self._server.stop(grace=None)
             self._server = None
@@ -127,11 +131,21 @@ class Ga4Emulator:
             fault = self._faults.popleft() if self._faults else None
         if fault and fault.delay:
             time.sleep(fault.delay)
+        if fault and fault.hang:
+            while context.is_active() and not self._stopping.wait(0.01):
+                pass
+            context.abort(grpc.StatusCode.CANCELLED, "the call was abandoned")  # nobody is listening any more
         if fault and fault.status is not None:
             context.abort(fault.status, fault.message)
         body = self._answer(request, context)
         if fault and fault.truncate:
             return body[: len(body) // 2]
+        if fault and fault.cut_rows:
+            # Fields go out in field-number order, headers and rows first: this is a prefix of the body.
+            full = RunReportResponse.pb().FromString(body)
+            cut = RunReportResponse.pb()(dimension_headers=full.dimension_headers, metric_headers=full.metric_headers)
+            cut.rows.extend(full.rows[: len(full.rows) // 2])
+            return cut.SerializeToString()
         if fault and fault.garbage:
             return b"\xff\xff\xff\xff not a protobuf"
         return body

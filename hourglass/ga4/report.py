@@ -135,6 +135,33 @@ def _columns_proto_plus(response: RunReportResponse, out: list[list]) -> int:
     return len(response.rows)
 
 
+class IncompleteResponse(exceptions.InternalServerError):
+    """A body that decodes but stops short: retried like any other broken answer."""
+
+
+def _complete_page(
+    client: BetaAnalyticsDataClient, request: RunReportRequest, offset: int, timeout: float
+) -> Callable[[], RunReportResponse]:
+    """One call, its answer checked for completeness; the retry policy goes around both.
+
+    A protobuf body cut at a row boundary still decodes, as a shorter report without its row count. The
+    metadata follow the rows and the row count on the wire, so a page is whole only if it has them and its
+    rows fit within the row count; otherwise the missing rows would pass for the end of the report.
+    """
+
+    def call() -> RunReportResponse:
+        response = client.run_report(request=request, retry=None, timeout=timeout)
+        raw = RunReportResponse.pb(response)
+        if not raw.HasField("metadata") or offset + len(raw.rows) > raw.row_count:
+            raise IncompleteResponse(
+                f"incomplete answer at offset {offset}: {len(raw.rows)} rows, row_count {raw.row_count}, "
+                f"metadata {'present' if raw.HasField('metadata') else 'missing'}"
+            )
+        return response
+
+    return call
+
+
 def _check_headers(response: RunReportResponse) -> None:
     raw = RunReportResponse.pb(response)
     got = tuple(h.name for h in raw.dimension_headers) + tuple(h.name for h in raw.metric_headers)
@@ -178,7 +205,7 @@ def fetch(
             return_property_quota=True,
         )
         try:
-            response = client.run_report(request=request, retry=policy or retry_policy(), timeout=timeout)
+            response = (policy or retry_policy())(_complete_page(client, request, offset, timeout))()
         except (exceptions.InvalidArgument, exceptions.PermissionDenied, exceptions.Unauthenticated) as exc:
             raise Ga4Error(f"GA4 refused the report for {property_id} ({start}..{end}): {exc.message}") from exc
         except exceptions.RetryError as exc:
