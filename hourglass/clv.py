@@ -60,7 +60,12 @@ def _bgnbd_negative_ll(log_params: np.ndarray, x, t_x, T) -> float:
     return -np.sum(a1 + a2 + np.logaddexp(a3, a4))
 
 
-def _fit(loss, n_params: int, args: tuple, bounds=None, name: str = "fit") -> np.ndarray:
+# Log-parameters bounded to e^±15: unbounded, a line search can step to exp() overflow and a NaN loss (it did
+# on a 106-customer book), and along a flat ridge the bound is where the fit stops.
+BOUNDS = (-15.0, 15.0)
+
+
+def _fit(loss, n_params: int, args: tuple, name: str) -> np.ndarray:
     """Maximum likelihood on log-parameters: L-BFGS-B, then a gradient-free polish when it stops early.
 
     L-BFGS-B works on numerical gradients; near the optimum, or on a flat ridge, its line search can end
@@ -69,6 +74,7 @@ def _fit(loss, n_params: int, args: tuple, bounds=None, name: str = "fit") -> np
     the 100k-customer bench data, and 20,000 steps cost 95 s for nothing more, hence the cap of 1,000.
     A fit is an error only when its loss is not finite.
     """
+    bounds = [BOUNDS] * n_params
     result = minimize(
         loss, x0=np.zeros(n_params), args=args, method="L-BFGS-B", bounds=bounds,
         options={"maxiter": 10_000, "ftol": 1e-12, "gtol": 1e-8},
@@ -87,7 +93,7 @@ def _fit(loss, n_params: int, args: tuple, bounds=None, name: str = "fit") -> np
 
 def fit_bgnbd(x, t_x, T) -> BgNbd:
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    r, alpha, a, b = _fit(_bgnbd_negative_ll, 4, (x, t_x, T), name="BG/NBD fit")
+    r, alpha, a, b = _fit(_bgnbd_negative_ll, 4, (x, t_x, T), "BG/NBD fit")
     return BgNbd(r=r, alpha=alpha, a=a, b=b)
 
 
@@ -104,8 +110,7 @@ def fit_gamma_gamma(x, mean_value) -> GammaGamma:
     """Fitted on customers with repeat purchases only, as the model assumes."""
     x, m = np.asarray(x, dtype=float), np.asarray(mean_value, dtype=float)
     keep = (x > 0) & (m > 0)
-    # Log-parameters bounded to e^±15: when spend barely varies per customer, q runs off towards infinity
-    # (all spend shrinks to the mean) and the likelihood is flat along that direction.
-    bounds = [(-15.0, 15.0)] * 3
-    p, q, gamma = _fit(_gamma_gamma_negative_ll, 3, (x[keep], m[keep]), bounds, name="Gamma-Gamma fit")
+    # When spend barely varies per customer, q runs off towards infinity (all spend shrinks to the mean) and
+    # the likelihood is flat along that direction: the fit stops at the bound.
+    p, q, gamma = _fit(_gamma_gamma_negative_ll, 3, (x[keep], m[keep]), "Gamma-Gamma fit")
     return GammaGamma(p=p, q=q, gamma=gamma)

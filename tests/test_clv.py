@@ -69,3 +69,14 @@ def test_bgnbd_fits_customers_who_all_drop_out_alike():
     truth = clv.BgNbd(r=0.4, alpha=9.0, a=16_000.0, b=84_000.0)
     expected, true_expected = model.expected_purchases(52, x, t_x, T), truth.expected_purchases(52, x, t_x, T)
     assert abs(expected.sum() / true_expected.sum() - 1) < 0.1
+
+
+def test_bgnbd_fits_a_small_book_without_overflowing():
+    """106 customers from a generated data set: unbounded, L-BFGS-B stepped into exp() overflow and a NaN loss,
+    which failed the whole dbt build."""
+    book = pd.read_csv(Path(__file__).parent / "fixtures" / "clv_small_book.csv")
+    model = clv.fit_bgnbd(book["x"], book["t_x"], book["T"])
+    alive = model.probability_alive(book["x"], book["t_x"], book["T"])
+    assert np.isfinite([model.r, model.alpha, model.a, model.b]).all()
+    assert ((alive > 0) & (alive <= 1)).all()
+    assert 0 < model.expected_purchases(52, book["x"], book["t_x"], book["T"]).sum() < 10 * book["x"].sum()
