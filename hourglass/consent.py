@@ -36,11 +36,16 @@ def _decisions_sql() -> str | None:
             f"(select * from {crm} qualify row_number() over ("
             "partition by customer_id order by updated_at desc, load_date desc) = 1)"
         )
+        # Consent columns are optional in the CRM export: a column no delivery has carried records no decision.
+        present = set(duckdb.sql(f"select * from {crm} limit 0").columns)
         for channel, purpose in CRM_CONSENTS:
             column = f"consent_{channel}_{purpose}"
+            if column not in present:
+                continue
+            decided_at = f"coalesce({column}_at, updated_at)" if f"{column}_at" in present else "updated_at"
             parts.append(
                 f"select 'crm:' || customer_id as subject, '{channel}' as channel, '{purpose}' as purpose,"
-                f" {column} as granted, coalesce({column}_at, updated_at) as decided_at"
+                f" {column} as granted, {decided_at} as decided_at"
                 f" from {latest} where {column} is not null"
             )
     leads = _source("leads")

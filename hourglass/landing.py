@@ -327,6 +327,10 @@ def _check_query(path, header, contract, present, key) -> str:
     problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
     loaded = [f'"{_typed_name(c)}" as "{c.name}"' if c.type in TYPED else f'"{c.name}"' for c in present]
     loaded += [f'"{name}"' for name in extra]  # columns the contract does not know travel as text
+    # Optional columns this file lacks are there, empty: every load date has the contract's columns, so
+    # models and the send-time consent lookup never meet a missing one.
+    absent = [c for c in contract.columns if c.name not in header]
+    loaded += [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in absent]
     raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
     repeated = f"{_key_hash(key)} in (select h from repeated_keys)" if key else "false"
     numbered = f"(select *, row_number() over () as _row from {_scan(path, header, contract)})"

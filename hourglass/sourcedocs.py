@@ -26,7 +26,8 @@ modified. Files starting with `.` or `_` are ignored.
 How a file is read:
 - The first line is the header; columns are matched by name, in any order.
 - **Required columns** must be in the header; a file without one fails the load of that day with an error
-  naming the file and the column, and the lake keeps the data it had.
+  naming the file and the column, and the lake keeps the data it had. An optional column a file lacks
+  lands empty, with its type.
 - **Required values** must be non-empty; a row without one is quarantined.
 - **Types** are checked per value: `integer`, `decimal` (the source's decimal mark; Dutch exports may write
   `1.234,50`), `date` ({", ".join(f"`{f}`" for f in DATE_FORMATS)}), `timestamp`

@@ -167,6 +167,24 @@ def test_email_over_smtp_honours_consent_changed_after_the_audience_was_built(wo
         assert ledger.states([key])[key][0] == "sent"
 
 
+def test_consent_reads_a_crm_export_without_its_optional_consent_columns(tmp_path, monkeypatch):
+    """Only the e-mail marketing consent delivered: the others are no decision (no consent), not an error."""
+    from hourglass.consent import current_consent
+
+    monkeypatch.setenv("HOURGLASS_HOME", str(tmp_path))
+    people = [person(1), person(2, consent_email_marketing="0")]
+    crm = CONTRACTS["crm_customers"]
+    columns = [
+        c for c in crm.column_names if not c.startswith(("consent_email_newsletter", "consent_ads", "consent_sms"))
+    ]
+    rows = [{k: v for k, v in p.items() if k in columns} for p in people]
+    write_landing(tmp_path, "crm_customers", f"crm_customers_{AS_OF}.csv", rows, columns=columns)
+    landing.load_source(crm, force=True)
+    audience = [{"customer_key": f"k{p['customer_id']}", "customer_id": p["customer_id"], "email": p["email"]}
+                for p in people]  # fmt: skip
+    assert current_consent(audience) == {"kC0001": {"email_marketing"}, "kC0002": set()}
+
+
 def test_holdout_is_deterministic_and_close_to_its_share():
     keys = [f"customer-{i}" for i in range(20_000)]
     first = {k for k in keys if activation.in_holdout("winback_lapsed", k, 0.2)}

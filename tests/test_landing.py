@@ -118,6 +118,22 @@ def test_new_column_flows_into_the_lake(home):
     assert tiers == {"C1": None, "C2": "goud"}
 
 
+def test_optional_columns_missing_from_a_file_land_empty_with_their_type(home):
+    columns = ["customer_id", "email", "created_at", "updated_at"]  # an export with the required columns only
+    write_landing(home, "crm_customers", "crm_customers_2026-11-20.csv", [crm_row("C1")], columns=columns)
+    (result,) = landing.load_source(CRM)
+    assert result.rows_loaded == 1
+    glob = lake.raw_glob("crm_customers")
+    described = {
+        name: kind for name, kind, *_ in duckdb.sql(f"describe select * from read_parquet('{glob}')").fetchall()
+    }
+    assert set(CRM.column_names) <= set(described)
+    assert described["consent_ads_personalisation"] == "BOOLEAN" and described["birth_date"] == "DATE"
+    assert duckdb.sql(f"select consent_ads_personalisation, phone from read_parquet('{glob}')").fetchall() == [
+        (None, None)
+    ]
+
+
 def test_reloading_a_load_date_replaces_it(home):
     write_landing(home, "crm_customers", "crm_customers_2026-11-20.csv", [crm_row("C1"), crm_row("C2")])
     landing.load_source(CRM)
