@@ -437,6 +437,7 @@ def run_campaign(
                 window.isoformat(),
                 settings.int_setting("HOURGLASS_SEND_BATCH", 200),
                 log,
+                settings.float_setting("HOURGLASS_RETRY_BACKOFF_SECONDS", 60.0),
             )
         finally:
             for sender in senders.values():

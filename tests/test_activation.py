@@ -281,6 +281,22 @@ def test_failing_sms_does_not_stop_email_and_is_retried_with_backoff(world, monk
     assert receipts(campaign.name)["k-C0007"][0] == "rejected"
 
 
+def test_a_failed_message_waits_the_configured_backoff_without_retry_after(world, monkeypatch):
+    home, people = world
+    campaign = replace(ABANDONERS, channels=("sms",), holdout_share=0.0)
+    write_audience(campaign.name, people[:10])
+    monkeypatch.setenv("HOURGLASS_RETRY_BACKOFF_SECONDS", "900")
+    with LoopbackHttp() as gateway:
+        gateway.fail(500, times=1000)  # no Retry-After: the ledger's own backoff decides
+        started = time.time()
+        report = activation.run_campaign(campaign, [campaign], channels(sms=gateway), run_id="r1")
+        finished = time.time()
+    assert report["result_sms_failed"] == 10
+    with Ledger(settings.ledger_path()) as ledger:
+        due = [row[0] for row in ledger._con.execute("select next_attempt_at from messages where status = 'failed'")]
+    assert len(due) == 10 and all(started + 900 <= d <= finished + 900 for d in due)
+
+
 def test_a_failing_webhook_ends_in_a_clean_resumable_failure_then_everyone_once(world):
     """The CRM write-back answers 500s, then 429 with Retry-After as an HTTP date, and 400 for one member: the
     e-mail goes out regardless, the failed calls wait their turn, and a later run completes them exactly once."""
