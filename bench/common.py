@@ -1,6 +1,10 @@
 """Helpers the benchmarks share: a generated data set cached per scale, medians, tables."""
 
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -20,6 +24,21 @@ def dataset(root: Path, customers: int, seed: int = 42) -> Path:
         generate(out=landing, customers=customers, seed=seed, as_of=AS_OF)
         print(f"generated {customers:,} customers in {time.perf_counter() - started:.1f}s -> {landing}")
     return landing
+
+
+def measured(command: list[str], env: dict, cwd: Path | None = None) -> tuple[float, float]:
+    """Run to completion in a process of its own: wall seconds and the peak resident memory (GB) of it and its
+    children (wait4). stderr goes to a file (a pipe nobody reads could fill and stall the child); its tail is
+    shown if the command fails."""
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            sys.exit(f"{' '.join(command)} failed after {seconds:.0f} s:\n{errors.read().decode()[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024**2
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, object]:

@@ -17,28 +17,15 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import AS_OF, table
+from bench.common import AS_OF, measured, table
 
 CORE = "+int_customer_lifecycle +int_customer_email +int_customer_web"
 SCRIPT = Path(__file__).with_name("middle_script.sql")
-
-
-def measured(command: list[str], env: dict, cwd: Path | None = None) -> tuple[float, float]:
-    """Run to completion; wall seconds and the peak resident memory (GB) of the process and its children."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{proc.stderr.read().decode()[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024**2
 
 
 def run_script(lake: Path, database: Path) -> None:

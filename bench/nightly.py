@@ -13,13 +13,11 @@ subprocess), from wait4.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import AS_OF, dataset, table
+from bench.common import AS_OF, dataset, measured, table
 
 TARGET_SECONDS = 180
 TARGET_GB = 6.0
@@ -48,23 +46,12 @@ def main() -> None:
     command = [str(Path(sys.executable).parent / "hourglass"), "run", "--job", "nightly", "--log-level", "ERROR"]
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     for title in ("first run (empty lake and warehouse)", "the next night (steady state)")[: args.nights]:
-        seconds, peak_gb = run_once(command, env)
+        seconds, peak_gb = measured(command, env)
         steps = step_seconds()
         print(f"nightly job, {args.customers:,} customers, {title}: {seconds:.0f} s end to end "
               f"(target {TARGET_SECONDS} s), peak memory of the largest process {peak_gb:.1f} GB "
               f"(target {TARGET_GB} GB)")  # fmt: skip
         print(table(["slowest steps", "seconds"], [[key, f"{s:.1f}"] for key, s in steps[:8]]))
-
-
-def run_once(command: list[str], env: dict) -> tuple[float, float]:
-    """One run of the job in a process of its own: wall seconds and its peak memory (GB, from wait4)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # errors still reach stderr
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"the nightly job failed after {seconds:.0f}s")
-    return seconds, usage.ru_maxrss / 1024**2
 
 
 def step_seconds() -> list[tuple[str, float]]:
