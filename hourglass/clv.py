@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
+from scipy.special import digamma, gammaln, hyp2f1
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,34 @@ class GammaGamma:
         return np.where(x > 0, weighted, population)
 
 
-def _bgnbd_negative_ll(log_params: np.ndarray, x, t_x, T) -> float:
+def _grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Identical input rows once, with their count as weight: the likelihood only sees these values.
+
+    Order values and day counts repeat a lot (at 1M customers, 643k buyers have 310k distinct (x, t_x, T)
+    and 369k repeat buyers 45k distinct (x, mean value)). Sorted, so the sums are the same whatever the
+    input order: one input, one fit.
+    """
+    rows, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    return [rows[:, i] for i in range(rows.shape[1])], counts.astype(float)
+
+
+def _bgnbd_negative_ll(log_params: np.ndarray, x, t_x, T, weight) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood and its gradient in the log-parameters (FHL 2005, eq. 6)."""
     r, alpha, a, b = np.exp(log_params)
+    repeat = x > 0
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
     a3 = -(r + x) * np.log(alpha + T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(x > 0, np.log(a) - np.log(b + x - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
-    return -np.sum(a1 + a2 + np.logaddexp(a3, a4))
+    b_x = np.where(repeat, b + x - 1, 1.0)  # x = 0 has no a4 term; keeps the logs finite there
+    a4 = np.where(repeat, np.log(a) - np.log(b_x) - (r + x) * np.log(alpha + t_x), -np.inf)
+    both = np.logaddexp(a3, a4)
+    w3, w4 = np.exp(a3 - both), np.exp(a4 - both)  # each term's share of the sum; w4 = 0 where x = 0
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + t_x)
+    d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
+    d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
+    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 / b_x
+    gradient = np.array([weight @ d for d in (d_r, d_alpha, d_a, d_b)]) * (r, alpha, a, b)
+    return -(weight @ (a1 + a2 + both)), -gradient
 
 
 # Log-parameters bounded to e^±15: unbounded, a line search can step to exp() overflow and a NaN loss (it did
@@ -68,20 +88,21 @@ BOUNDS = (-15.0, 15.0)
 def _fit(loss, n_params: int, args: tuple, name: str) -> np.ndarray:
     """Maximum likelihood on log-parameters: L-BFGS-B, then a gradient-free polish when it stops early.
 
-    L-BFGS-B works on numerical gradients; near the optimum, or on a flat ridge, its line search can end
-    ABNORMAL although the loss no longer improves. Nelder-Mead then goes on from where it stopped. On a ridge
+    The losses return their analytic gradient (one evaluation per step instead of n + 1 for a numerical
+    one). Near the optimum, or on a flat ridge, L-BFGS-B's line search can still end ABNORMAL although the
+    loss no longer improves. Nelder-Mead then goes on from where it stopped. On a ridge
     the simplex keeps sliding along it without lowering the loss: it had its best point within 500 steps on
     the 100k-customer bench data, and 20,000 steps cost 95 s for nothing more, hence the cap of 1,000.
     A fit is an error only when its loss is not finite.
     """
     bounds = [BOUNDS] * n_params
     result = minimize(
-        loss, x0=np.zeros(n_params), args=args, method="L-BFGS-B", bounds=bounds,
+        loss, x0=np.zeros(n_params), args=args, method="L-BFGS-B", bounds=bounds, jac=True,
         options={"maxiter": 10_000, "ftol": 1e-12, "gtol": 1e-8},
     )  # fmt: skip
     if not result.success:
         polished = minimize(
-            loss, x0=result.x, args=args, method="Nelder-Mead", bounds=bounds,
+            lambda params, *a: loss(params, *a)[0], x0=result.x, args=args, method="Nelder-Mead", bounds=bounds,
             options={"maxiter": 1_000, "xatol": 1e-8, "fatol": 1e-10},
         )  # fmt: skip
         if polished.fun <= result.fun:
@@ -92,18 +113,23 @@ def _fit(loss, n_params: int, args: tuple, name: str) -> np.ndarray:
 
 
 def fit_bgnbd(x, t_x, T) -> BgNbd:
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    r, alpha, a, b = _fit(_bgnbd_negative_ll, 4, (x, t_x, T), "BG/NBD fit")
+    columns, weight = _grouped(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
+    r, alpha, a, b = _fit(_bgnbd_negative_ll, 4, (*columns, weight), "BG/NBD fit")
     return BgNbd(r=r, alpha=alpha, a=a, b=b)
 
 
-def _gamma_gamma_negative_ll(log_params: np.ndarray, x, m) -> float:
+def _gamma_gamma_negative_ll(log_params: np.ndarray, x, m, weight) -> tuple[float, np.ndarray]:
     p, q, gamma = np.exp(log_params)
+    px, spent = p * x, np.log(gamma + x * m)
     ll = (
-        gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(gamma)
-        + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + x * m)
+        gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
+        + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * spent
     )  # fmt: skip
-    return -np.sum(ll)
+    d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - spent)
+    d_q = digamma(px + q) - digamma(q) + np.log(gamma) - spent
+    d_gamma = q / gamma - (px + q) / (gamma + x * m)
+    gradient = np.array([weight @ d for d in (d_p, d_q, d_gamma)]) * (p, q, gamma)
+    return -(weight @ ll), -gradient
 
 
 def fit_gamma_gamma(x, mean_value) -> GammaGamma:
@@ -112,5 +138,6 @@ def fit_gamma_gamma(x, mean_value) -> GammaGamma:
     keep = (x > 0) & (m > 0)
     # When spend barely varies per customer, q runs off towards infinity (all spend shrinks to the mean) and
     # the likelihood is flat along that direction: the fit stops at the bound.
-    p, q, gamma = _fit(_gamma_gamma_negative_ll, 3, (x[keep], m[keep]), "Gamma-Gamma fit")
+    columns, weight = _grouped(x[keep], m[keep])
+    p, q, gamma = _fit(_gamma_gamma_negative_ll, 3, (*columns, weight), "Gamma-Gamma fit")
     return GammaGamma(p=p, q=q, gamma=gamma)

@@ -80,3 +80,32 @@ def test_bgnbd_fits_a_small_book_without_overflowing():
     assert np.isfinite([model.r, model.alpha, model.a, model.b]).all()
     assert ((alive > 0) & (alive <= 1)).all()
     assert 0 < model.expected_purchases(52, book["x"], book["t_x"], book["T"]).sum() < 10 * book["x"].sum()
+
+
+@pytest.mark.parametrize("log_params", [np.zeros(4), np.array([0.3, -1.0, 2.0, 1.5]), np.array([-2.0, 3.0, -0.5, 4.0])])
+def test_analytic_gradients_match_the_numerical_ones(log_params):
+    """The fits step on the losses' own gradients; a wrong one would stop them short of the optimum."""
+    from scipy.optimize import approx_fprime
+
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 10, 300).astype(float)
+    T = rng.uniform(1, 60, 300)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, 300), 0.0)
+    weight = rng.integers(1, 4, 300).astype(float)
+    spend = rng.uniform(5, 100, 300)
+    for loss, params, args in (
+        (clv._bgnbd_negative_ll, log_params, (x, t_x, T, weight)),
+        (clv._gamma_gamma_negative_ll, log_params[:3], (np.maximum(x, 1), spend, weight)),
+    ):
+        analytic = loss(params, *args)[1]
+        numerical = approx_fprime(params, lambda p, f=loss, a=args: f(p, *a)[0], 1e-6)
+        assert np.allclose(analytic, numerical, rtol=1e-4, atol=1e-4 * np.abs(numerical).max()), loss.__name__
+
+
+def test_the_fit_does_not_depend_on_row_order():
+    order = np.random.default_rng(3).permutation(len(CDNOW))
+    shuffled = CDNOW.iloc[order]
+    assert clv.fit_bgnbd(CDNOW["x"], CDNOW["t_x"], CDNOW["T"]) == clv.fit_bgnbd(
+        shuffled["x"], shuffled["t_x"], shuffled["T"]
+    )
+    assert clv.fit_gamma_gamma(CDNOW["x"], CDNOW["zbar"]) == clv.fit_gamma_gamma(shuffled["x"], shuffled["zbar"])

@@ -16,9 +16,9 @@ MIN_CUSTOMERS = 20  # fewer buyers than this is too little to fit; CLV stays emp
 def model(dbt, session):
     dbt.config(materialized="table")
     horizon = float(dbt.config.get("horizon_weeks"))
-    # In key order: the table's row order varies from build to build, and with it, in the last bits, the sums
-    # the fits minimise; on a flat likelihood that moves the fitted values, so one input gave two answers.
-    orders = dbt.ref("int_customer_orders").df().sort_values("customer_key", ignore_index=True)
+    # The table's row order varies from build to build; the fits group identical rows in sorted order first,
+    # so the sums they minimise, and the answers, do not depend on it.
+    orders = dbt.ref("int_customer_orders").df()
     x = (orders["orders"] - 1).to_numpy(dtype=float)
     t_x = ((orders["tenure_days"] - orders["recency_days"]) / 7).to_numpy(dtype=float)
     age = (orders["tenure_days"] / 7).to_numpy(dtype=float)
