@@ -1,7 +1,9 @@
-"""Incremental daily models: nightly runs that each add a few days end where a full refresh ends."""
+"""Incremental models: nightly runs that each add a few days end where a full refresh ends."""
 
+import shutil
 from datetime import timedelta
 
+import duckdb
 import pandas as pd
 import pytest
 from conftest import AS_OF
@@ -18,16 +20,35 @@ DAILY = {
     "int_esp_events_daily": "event_date",
     "int_ga4_web_daily": "visit_date",
 }
+# The identity models, incremental on what changed since their last run, with the stamps that say when a row
+# was written (which differ between nightly runs and a refresh by design).
+IDENTITY = {
+    "int_identity_links": "exclude (linked_at)",
+    "int_identity_guarded_links": "exclude (linked_at, guarded_at)",
+    "int_identity_components": "exclude (resolved_at)",
+    "identity_map": "exclude (resolved_at)",
+    "identity_merge_evidence": "exclude (resolved_at) replace (cast(record_ids as varchar) as record_ids)",
+}
 
 
 def build(day, *extra: str) -> None:
     dbt = DbtCliResource(project_dir=dbt_project)
-    args = ["build", "--select", " ".join(DAILY), "--vars", f'{{"as_of_date": "{day}"}}', *extra]
+    args = ["build", "--select", " ".join([*DAILY, *IDENTITY]), "--vars", f'{{"as_of_date": "{day}"}}', *extra]
     dbt.cli(args, raise_on_error=True).wait()
 
 
 def snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
-    return {name: wh.df(f"select * from {name} order by all").reset_index(drop=True) for name in DAILY}
+    columns = {**{name: "exclude (staged_at)" if name.startswith("stg_") else "" for name in DAILY}, **IDENTITY}
+    return {
+        name: wh.df(f"select * {cols} from {name} order by all").reset_index(drop=True)
+        for name, cols in columns.items()
+    }
+
+
+def test_the_daily_models_are_the_partitioned_event_models(dbt_manifest):
+    from hourglass.assets.models import event_models
+
+    assert {key.path[-1] for key in event_models.keys} == set(DAILY)
 
 
 def test_nightly_increments_equal_a_full_refresh(pipeline):
@@ -48,3 +69,95 @@ def test_nightly_increments_equal_a_full_refresh(pipeline):
         assert len(incremental[name]) > len(before[name]), f"{name}: the nightly runs added nothing"
         assert before_last_day[name] <= AS_OF - timedelta(days=9), name
         pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False)
+    for name in IDENTITY:
+        pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=name)
+    # The nights gave the identity models work: new records, some of them joining customers already known.
+    old, new = (f.set_index("record_id")["customer_key"] for f in (before["identity_map"], full["identity_map"]))
+    joined = new.drop(old.index).isin(old.to_numpy())
+    moved = (new.reindex(old.index) != old).sum()
+    print(
+        f"identity over the nights: {len(new) - len(old)} new records, {joined.sum()} joining known customers, "
+        f"{moved} records moved to another customer"
+    )
+    assert joined.any() and not joined.all()
+
+
+def test_identity_follows_merges_splits_and_guard_changes(pipeline):
+    """A nightly run where people merge, split and an address becomes shared ends where a full refresh ends.
+
+    Into the lake go: a lead carrying customer A's e-mail and customer B's phone (A and B become one), three
+    leads with customer C's e-mail (now shared by four people: blocked, so C's records linked by it split
+    off), and a new CRM version of customer D with another e-mail (D's old address no longer links).
+    """
+    home, _ = pipeline
+    wh = Warehouse(home)
+    lake = home / "lake" / "raw"
+    added = [lake / "leads" / "load_date=2099-01-01", lake / "crm_customers" / "load_date=2099-01-01"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        build(AS_OF, "--full-refresh")
+        # Unblocked CRM e-mails that also link another record, and phones, each on a customer of its own.
+        picks = wh.df(
+            """
+            select l.identifier_type, l.identifier_value, l.source_key, m.customer_key, l.records_sharing_identifier
+            from int_identity_guarded_links l join identity_map m using (record_id)
+            where l.source = 'crm_customers' and l.identifier_type in ('email', 'phone') and not l.is_blocked
+              and l.people_sharing_identifier = 1
+            order by l.identifier_value
+            """
+        )
+        emails = picks[(picks.identifier_type == "email") & (picks.records_sharing_identifier > 1)]
+        emails = emails.drop_duplicates("customer_key")
+        a, c, d = emails.iloc[0], emails.iloc[1], emails.iloc[2]
+        b = picks[(picks.identifier_type == "phone") & ~picks.customer_key.isin(emails.customer_key[:3])].iloc[0]
+        before = snapshot(wh)["identity_map"].set_index("record_id")["customer_key"]
+        try:
+            for path in added:
+                path.mkdir()
+            with duckdb.connect() as con:
+                template = f"read_parquet('{lake}/leads/load_date=*/*.parquet')"
+                con.execute(
+                    f"""copy (
+                        select * replace (
+                            'LTEST' || n as lead_id, emails[n] as email, phones[n] as phone,
+                            '{added[0]}/leads.parquet' as _source_file, date '2099-01-01' as load_date)
+                        from (select * from {template} limit 1),
+                             (select unnest(range(1, 5)) as n,
+                                     [?, ?, ?, ?] as emails, [?, null, null, null] as phones)
+                    ) to '{added[0]}/leads.parquet'""",
+                    [a.identifier_value, c.identifier_value, c.identifier_value, c.identifier_value,
+                     b.identifier_value],
+                )  # fmt: skip
+                con.execute(
+                    f"""copy (
+                        select * replace (
+                            'moved-' || customer_id || '@example.org' as email,
+                            updated_at + interval 1 day as updated_at,
+                            '{added[1]}/crm.parquet' as _source_file, date '2099-01-01' as load_date)
+                        from read_parquet('{lake}/crm_customers/load_date=*/*.parquet')
+                        where customer_id = ?
+                        qualify row_number() over (order by updated_at desc) = 1
+                    ) to '{added[1]}/crm.parquet'""",
+                    [d.source_key],
+                )
+            build(AS_OF)
+            incremental = snapshot(wh)
+            build(AS_OF, "--full-refresh")
+            full = snapshot(wh)
+        finally:
+            for path in added:
+                shutil.rmtree(path, ignore_errors=True)
+            build(AS_OF, "--full-refresh")
+
+    for name in IDENTITY:
+        pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=name)
+    after = full["identity_map"].set_index("record_id")["customer_key"]
+    # the bridging lead merged A and B
+    assert after[f"crm:{a.source_key}"] == after[f"crm:{b.source_key}"] == after["lead:LTEST1"]
+    guarded = full["int_identity_guarded_links"]
+    shared = guarded[guarded.identifier_value == c.identifier_value]
+    assert shared.is_blocked.all() and len(shared) >= 5  # C's address: C, three leads and what it linked
+    old_d = guarded[(guarded.identifier_value == d.identifier_value) & (guarded.record_id != f"crm:{d.source_key}")]
+    assert (after[old_d.record_id] != after[f"crm:{d.source_key}"]).any()  # D's old address: split off
+    moved = (after.reindex(before.index) != before).sum()
+    assert moved > 0

@@ -13,3 +13,14 @@
     {{ column }} > {{ days_before(as_of_date(), var('incremental_lookback_days')) }}
   {%- endif -%}
 {%- endmacro %}
+
+{#- When this dbt invocation started, as a timestamp: incremental identity models stamp the rows they (re)write
+    with it, and each model downstream takes in the rows stamped later than the newest it has seen. -#}
+{% macro run_stamp() -%}
+  cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+{#- The newest stamp in a column of this incremental model: what it has taken in so far. -#}
+{% macro seen_through(column) -%}
+  (select coalesce(max({{ column }}), cast('1970-01-01' as timestamp)) from {{ this }})
+{%- endmacro %}

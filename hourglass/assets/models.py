@@ -21,9 +21,10 @@ from hourglass.campaigns import audience_nodes
 from hourglass.project import dbt_project, manifest
 
 RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
-# The incremental models: they read only sources or each other, so no other dbt step sits between them (a run
-# would otherwise split dbt_models around them and test models of the later half before they are built).
-EVENT_MODELS = "config.materialized:incremental"
+# The daily incremental models (tag `daily`): they read only sources or each other, so no other dbt step sits
+# between them (a run would otherwise split dbt_models around them and test models of the later half before
+# they are built). The identity models are incremental too, but on what changed, not by day: not partitioned.
+EVENT_MODELS = "tag:daily"
 
 # Days in Europe/Amsterdam; end_offset=1 makes today a partition, so the nightly run acts for the day it runs.
 daily = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone=settings.TIMEZONE, end_offset=1)

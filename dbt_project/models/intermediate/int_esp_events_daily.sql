@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key=['event_date', 'subscriber_id'],
     incremental_strategy='delete+insert',
+    tags=['daily'],
 ) }}
 -- E-mail events per subscriber and day: the event-sized part of e-mail engagement, built incrementally.
 -- A nightly run rebuilds only the last incremental_lookback_days days before as_of_date (late events

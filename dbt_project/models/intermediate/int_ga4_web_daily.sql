@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key=['visit_date', 'visitor_id'],
     incremental_strategy='delete+insert',
+    tags=['daily'],
 ) }}
 -- Web behaviour per visitor and day, with page views per interest: the event-sized part of web engagement,
 -- built incrementally like int_esp_events_daily.

@@ -1,28 +1,36 @@
+{{ config(
+    materialized='incremental',
+    unique_key='record_id',
+    incremental_strategy='delete+insert',
+) }}
 -- Every record that tells something about a person, with each identifier it carries: one row per
 -- (record, identifier). Records sharing an identifier belong to the same person, unless the identifier is
 -- shared by too many people (int_identity_guarded_links). Add a source or identifier by adding a line here.
+-- The last field marks an event-sized (incremental) staging model: a nightly run, or one after a backfill,
+-- looks again only at records with rows staged since it last changed a link; the other sources are small and
+-- looked at whole.
 {% set links = [
-    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'crm_id', 'customer_id'),
-    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'email', 'email'),
-    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'phone', 'phone'),
-    ('leads', 'lead', 'stg_leads', 'lead_id', 'email', 'email'),
-    ('leads', 'lead', 'stg_leads', 'lead_id', 'phone', 'phone'),
-    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', 'email', 'email'),
-    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', 'visitor_id', 'tracking_id'),
-    ('ga4_web', 'ga4', 'stg_ga4_web', 'visitor_id', 'visitor_id', 'visitor_id'),
-    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', 'crm_id', 'customer_id'),
-    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', 'email', 'email'),
-    ('subscriptions', 'subscription', 'stg_subscriptions', 'subscription_id', 'crm_id', 'customer_id'),
-    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', 'crm_id', 'customer_id'),
-    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', 'email', 'email'),
-    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', 'crm_id', 'customer_id'),
-    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', 'email', 'email'),
-    ('social_mentions', 'social', 'stg_social_mentions', 'mention_id', 'crm_id', 'customer_id'),
+    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'crm_id', 'customer_id', false),
+    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'email', 'email', false),
+    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'phone', 'phone', false),
+    ('leads', 'lead', 'stg_leads', 'lead_id', 'email', 'email', false),
+    ('leads', 'lead', 'stg_leads', 'lead_id', 'phone', 'phone', false),
+    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', 'email', 'email', true),
+    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', 'visitor_id', 'tracking_id', true),
+    ('ga4_web', 'ga4', 'stg_ga4_web', 'visitor_id', 'visitor_id', 'visitor_id', true),
+    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', 'crm_id', 'customer_id', true),
+    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', 'email', 'email', true),
+    ('subscriptions', 'subscription', 'stg_subscriptions', 'subscription_id', 'crm_id', 'customer_id', false),
+    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', 'crm_id', 'customer_id', false),
+    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', 'email', 'email', false),
+    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', 'crm_id', 'customer_id', false),
+    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', 'email', 'email', false),
+    ('social_mentions', 'social', 'stg_social_mentions', 'mention_id', 'crm_id', 'customer_id', false),
 ] %}
 -- A clicked e-mail link carries the visitor id that GA4 reports: it ties the web visitor to the address.
 
 with links as (
-    {% for source, prefix, model, key, id_type, id_column in links %}
+    {% for source, prefix, model, key, id_type, id_column, is_staged in links %}
         select distinct
             '{{ prefix }}:' || {{ key }} as record_id,
             '{{ source }}' as source,
@@ -30,6 +38,13 @@ with links as (
             '{{ id_type }}' as identifier_type,
             {{ id_column }} as identifier_value
         from {{ ref(model) }}
+        {% if is_incremental() and is_staged %}
+            where {{ key }} in (
+                select staged.{{ key }}
+                from {{ ref(model) }} as staged
+                where staged.staged_at > {{ seen_through('linked_at') }}
+            )
+        {% endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -38,24 +53,74 @@ records_with_identifier as (
     select distinct record_id
     from links
     where identifier_value is not null
-)
+),
+
+record_links as (
+    select
+        record_id,
+        source,
+        source_key,
+        identifier_type,
+        identifier_value
+    from links
+    where identifier_value is not null
+    union all
+    -- a record without any identifier still appears once, so that it becomes a person of its own
+    select distinct
+        links.record_id,
+        links.source,
+        links.source_key,
+        null as identifier_type,
+        null as identifier_value
+    from links
+    left join records_with_identifier on links.record_id = records_with_identifier.record_id
+    where records_with_identifier.record_id is null
+),
+
+{% if is_incremental() %}
+    -- Only records whose identifiers changed are written again (a fingerprint of each record's set of
+    -- identifiers against the one stored), so the models downstream see what changed and nothing else.
+    -- Records do not disappear: the lake keeps every version, so a record once seen stays.
+    fingerprints as (
+        select
+            record_id,
+            count(*) as identifiers,
+            sum(hash(identifier_type, identifier_value)) as fingerprint
+        from record_links
+        group by record_id
+    ),
+
+    stored as (
+        select
+            stored_links.record_id,
+            count(*) as identifiers,
+            sum(hash(stored_links.identifier_type, stored_links.identifier_value)) as fingerprint
+        from {{ this }} as stored_links
+        inner join fingerprints on stored_links.record_id = fingerprints.record_id
+        group by stored_links.record_id
+    ),
+
+    written as (
+        select record_links.*
+        from record_links
+        inner join fingerprints on record_links.record_id = fingerprints.record_id
+        left join stored on fingerprints.record_id = stored.record_id
+        where
+            stored.record_id is null
+            or stored.identifiers <> fingerprints.identifiers
+            or stored.fingerprint <> fingerprints.fingerprint
+    )
+{% else %}
+    written as (
+        select * from record_links
+    )
+{% endif %}
 
 select
     record_id,
     source,
     source_key,
     identifier_type,
-    identifier_value
-from links
-where identifier_value is not null
-union all
--- a record without any identifier still appears once, so that it becomes a person of its own
-select distinct
-    links.record_id,
-    links.source,
-    links.source_key,
-    null as identifier_type,
-    null as identifier_value
-from links
-left join records_with_identifier on links.record_id = records_with_identifier.record_id
-where records_with_identifier.record_id is null
+    identifier_value,
+    {{ run_stamp() }} as linked_at
+from written

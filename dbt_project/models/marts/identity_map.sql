@@ -1,9 +1,19 @@
--- Every source record and the customer it belongs to. customer_key is a hash of the person's anchor record
--- (their smallest CRM record, else their smallest record), so it stays the same from run to run.
+{{ config(
+    materialized='incremental',
+    unique_key='record_id',
+    incremental_strategy='delete+insert',
+) }}
+-- Every record and the customer it belongs to. customer_key is a hash of the person's anchor record (their
+-- smallest CRM record, else their smallest record), so it stays the same from run to run. resolved_at says
+-- which identity run last wrote the record: a nightly run writes again only the records whose person changed.
 select
     record_id,
     source,
     source_key,
     substr(md5(anchor_record_id), 1, 16) as customer_key,
-    anchor_record_id
+    anchor_record_id,
+    resolved_at
 from {{ ref('int_identity_components') }}
+{% if is_incremental() %}
+    where resolved_at > {{ seen_through('resolved_at') }}
+{% endif %}

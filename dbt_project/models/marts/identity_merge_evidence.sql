@@ -1,7 +1,37 @@
+{{ config(
+    materialized='incremental',
+    unique_key='customer_key',
+    incremental_strategy='delete+insert',
+    pre_hook="{% if is_incremental() %}
+        delete from {{ this }} where customer_key in (
+            select customer_key from {{ ref('identity_map') }} where resolved_at > {{ seen_through('resolved_at') }}
+        )
+    {% endif %}",
+    post_hook="{% if is_incremental() %}
+        delete from {{ this }} where customer_key not in (select customer_key from {{ ref('identity_map') }})
+    {% endif %}",
+) }}
 -- Why records were merged, or kept apart: per identifier, the records it touched and whether it linked them.
--- An analyst asking "why are these two one customer?" finds the identifier here.
+-- An analyst asking "why are these two one customer?" finds the identifier here. A nightly run writes again
+-- the customers with a record identity_map wrote since (their old rows go first, as a customer can lose all
+-- of them); a customer merged into another is removed after.
+with customers as (
+    select
+        map.record_id,
+        map.customer_key,
+        map.resolved_at
+    from {{ ref('identity_map') }} as map
+    {% if is_incremental() %}
+        where map.customer_key in (
+            select changed.customer_key
+            from {{ ref('identity_map') }} as changed
+            where changed.resolved_at > {{ seen_through('resolved_at') }}
+        )
+    {% endif %}
+)
+
 select
-    map.customer_key,
+    customers.customer_key,
     links.identifier_type,
     links.identifier_value,
     links.is_blocked,
@@ -11,9 +41,10 @@ select
         else 'linked'
     end as decision,
     count(distinct links.record_id) as records,
-    array_agg(distinct links.record_id order by links.record_id) as record_ids
+    array_agg(distinct links.record_id order by links.record_id) as record_ids,
+    max(customers.resolved_at) as resolved_at
 from {{ ref('int_identity_guarded_links') }} as links
-inner join {{ ref('identity_map') }} as map on links.record_id = map.record_id
+inner join customers on links.record_id = customers.record_id
 where
     links.identifier_value is not null
     -- identifiers on one record only explain nothing; leaving them out first saves most of the work

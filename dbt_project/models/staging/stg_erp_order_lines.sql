@@ -2,6 +2,8 @@
     materialized='incremental',
     unique_key=['order_id', 'line_no'],
     incremental_strategy='delete+insert',
+    tags=['daily'],
+    on_schema_change='append_new_columns',
 ) }}
 -- One row per order line: its newest version. Refunds are lines of their own with negative amounts.
 -- Incremental on the day a version was written: a nightly run takes in the lines created or changed in the
@@ -23,7 +25,8 @@ select
     line_amount,
     upper(trim(currency)) as currency,
     lower(trim(status)) as status,
-    updated_at
+    updated_at,
+    {{ run_stamp() }} as staged_at  -- when this row was (re)written: what identity looks at again
 from {{ source('lake', 'erp_orders') }}
 where
     cast(updated_at as date) <= {{ as_of_date() }}

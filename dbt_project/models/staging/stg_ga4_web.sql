@@ -2,6 +2,8 @@
     materialized='incremental',
     unique_key='visit_date',
     incremental_strategy='delete+insert',
+    tags=['daily'],
+    on_schema_change='append_new_columns',
 ) }}
 -- GA4 report rows: one per day, visitor, source/medium, page and event. Each day's partition is replaced
 -- whole on every fetch, so the lake holds no duplicates to remove; a nightly run replaces the last days here.
@@ -15,7 +17,8 @@ select
     event_name,
     event_count,
     sessions,
-    engagement_seconds
+    engagement_seconds,
+    {{ run_stamp() }} as staged_at  -- when this row was (re)written: what identity looks at again
 from {{ source('lake', 'ga4_web') }}
 where
     visitor_id <> '(not set)'
