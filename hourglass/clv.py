@@ -57,8 +57,11 @@ def _grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     and 369k repeat buyers 45k distinct (x, mean value)). Sorted, so the sums are the same whatever the
     input order: one input, one fit.
     """
-    rows, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
-    return [rows[:, i] for i in range(rows.shape[1])], counts.astype(float)
+    order = np.lexsort(columns[::-1])
+    ordered = [column[order] for column in columns]
+    starts = np.flatnonzero(np.r_[True, np.any([np.diff(column) != 0 for column in ordered], axis=0)])
+    counts = np.diff(np.r_[starts, len(order)]).astype(float)
+    return [column[starts] for column in ordered], counts
 
 
 def _bgnbd_negative_ll(log_params: np.ndarray, x, t_x, T, weight) -> tuple[float, np.ndarray]:

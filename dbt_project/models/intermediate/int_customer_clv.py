@@ -18,7 +18,8 @@ def model(dbt, session):
     horizon = float(dbt.config.get("horizon_weeks"))
     # The table's row order varies from build to build; the fits group identical rows in sorted order first,
     # so the sums they minimise, and the answers, do not depend on it.
-    orders = dbt.ref("int_customer_orders").df()
+    columns = "customer_key, orders, tenure_days, recency_days, average_repeat_order_value"
+    orders = dbt.ref("int_customer_orders").project(columns).df()
     x = (orders["orders"] - 1).to_numpy(dtype=float)
     t_x = ((orders["tenure_days"] - orders["recency_days"]) / 7).to_numpy(dtype=float)
     age = (orders["tenure_days"] / 7).to_numpy(dtype=float)
