@@ -21,7 +21,8 @@ DAILY = {
     "int_ga4_web_daily": "visit_date",
 }
 # The models incremental on what changed since their last run, with the stamps that say when a row was
-# written (which differ between nightly runs and a refresh by design): identity, and the e-mail KPIs by month.
+# written (which differ between nightly runs and a refresh by design): identity, orders with their customer,
+# and the e-mail KPIs by month.
 CHANGED = {
     "int_identity_links": "exclude (linked_at)",
     "int_identity_guarded_links": "exclude (linked_at, guarded_at)",
@@ -29,6 +30,7 @@ CHANGED = {
     "identity_map": "exclude (resolved_at)",
     "identity_merge_evidence": "exclude (resolved_at) replace (cast(record_ids as varchar) as record_ids)",
     "kpi_email_monthly": "exclude (staged_at)",
+    "int_orders": "exclude (staged_at, resolved_at)",
 }
 
 

@@ -1,23 +1,13 @@
 -- Purchase behaviour per customer: recency, frequency, monetary value and what they buy.
 -- Counted on completed lines net of refunds; cancelled lines are left out.
-with lines as (
-    select
-        map.customer_key,
-        lines.*
-    from {{ ref('stg_erp_order_lines') }} as lines
-    inner join {{ ref('identity_map') }} as map on map.record_id = 'order:' || lines.order_id
-    where lines.status in ('completed', 'refunded')
-),
-
-orders as (
+with orders as (
     select
         customer_key,
         order_id,
-        min(order_date) as order_date,
-        sum(line_amount) as order_amount
-    from lines
-    group by customer_key, order_id
-    having sum(line_amount) > 0
+        order_date,
+        order_amount
+    from {{ ref('int_orders') }}
+    where counted_lines > 0 and order_amount > 0
 ),
 
 order_gaps as (
@@ -56,11 +46,12 @@ last_gap as (
 categories as (
     select
         customer_key,
-        count(*) filter (where category = 'ticket' and status = 'completed') as ticket_lines,
-        count(*) filter (where category = 'workshop' and status = 'completed') as workshop_lines,
-        count(*) filter (where category = 'merchandise' and status = 'completed') as merchandise_lines,
-        list_sort(array_agg(distinct category)) as categories_bought
-    from lines
+        sum(ticket_lines) as ticket_lines,
+        sum(workshop_lines) as workshop_lines,
+        sum(merchandise_lines) as merchandise_lines,
+        list_sort(list_distinct(flatten(array_agg(categories)))) as categories_bought
+    from {{ ref('int_orders') }}
+    where counted_lines > 0
     group by customer_key
 )
 

@@ -6,43 +6,63 @@
 -- Every record that tells something about a person, with each identifier it carries: one row per
 -- (record, identifier). Records sharing an identifier belong to the same person, unless the identifier is
 -- shared by too many people (int_identity_guarded_links). Add a source or identifier by adding a line here.
--- The last field marks an event-sized (incremental) staging model: a nightly run, or one after a backfill,
--- looks again only at records with rows staged since it last changed a link; the other sources are small and
--- looked at whole.
-{% set links = [
-    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'crm_id', 'customer_id', false),
-    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'email', 'email', false),
-    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', 'phone', 'phone', false),
-    ('leads', 'lead', 'stg_leads', 'lead_id', 'email', 'email', false),
-    ('leads', 'lead', 'stg_leads', 'lead_id', 'phone', 'phone', false),
-    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', 'email', 'email', true),
-    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', 'visitor_id', 'tracking_id', true),
-    ('ga4_web', 'ga4', 'stg_ga4_web', 'visitor_id', 'visitor_id', 'visitor_id', true),
-    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', 'crm_id', 'customer_id', true),
-    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', 'email', 'email', true),
-    ('subscriptions', 'subscription', 'stg_subscriptions', 'subscription_id', 'crm_id', 'customer_id', false),
-    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', 'crm_id', 'customer_id', false),
-    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', 'email', 'email', false),
-    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', 'crm_id', 'customer_id', false),
-    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', 'email', 'email', false),
-    ('social_mentions', 'social', 'stg_social_mentions', 'mention_id', 'crm_id', 'customer_id', false),
+-- Per source: its model, key and identifiers (type: column). The last field marks an event-sized
+-- (incremental) staging model, with many rows per record: a nightly run, or one after a backfill, looks again
+-- only at records with rows staged since it last changed a link. The other sources have one row per record
+-- and are small: they are looked at whole, each read once.
+{% set sources = [
+    ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id',
+        {'crm_id': 'customer_id', 'email': 'email', 'phone': 'phone'}, false),
+    ('leads', 'lead', 'stg_leads', 'lead_id', {'email': 'email', 'phone': 'phone'}, false),
+    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', {'email': 'email', 'visitor_id': 'tracking_id'}, true),
+    ('ga4_web', 'ga4', 'stg_ga4_web', 'visitor_id', {'visitor_id': 'visitor_id'}, true),
+    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', {'crm_id': 'customer_id', 'email': 'email'}, true),
+    ('subscriptions', 'subscription', 'stg_subscriptions', 'subscription_id', {'crm_id': 'customer_id'}, false),
+    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', {'crm_id': 'customer_id', 'email': 'email'}, false),
+    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', {'crm_id': 'customer_id', 'email': 'email'}, false),
+    ('social_mentions', 'social', 'stg_social_mentions', 'mention_id', {'crm_id': 'customer_id'}, false),
 ] %}
 -- A clicked e-mail link carries the visitor id that GA4 reports: it ties the web visitor to the address.
 
 with links as (
-    {% for source, prefix, model, key, id_type, id_column, is_staged in links %}
-        select distinct
-            '{{ prefix }}:' || {{ key }} as record_id,
-            '{{ source }}' as source,
-            {{ key }} as source_key,
-            '{{ id_type }}' as identifier_type,
-            {{ id_column }} as identifier_value
-        from {{ ref(model) }}
-        {% if is_incremental() and is_staged %}
-            where {{ key }} in (
-                select staged.{{ key }}
-                from {{ ref(model) }} as staged
-                where staged.staged_at > {{ seen_through('linked_at') }}
+    {% for source, prefix, model, key, identifiers, is_staged in sources %}
+        {% if is_staged %}
+            {% for id_type, id_column in identifiers.items() %}
+                select distinct
+                    '{{ prefix }}:' || {{ key }} as record_id,
+                    '{{ source }}' as source,
+                    {{ key }} as source_key,
+                    '{{ id_type }}' as identifier_type,
+                    {{ id_column }} as identifier_value
+                from {{ ref(model) }}
+                {% if is_incremental() %}
+                    where {{ key }} in (
+                        select staged.{{ key }}
+                        from {{ ref(model) }} as staged
+                        where staged.staged_at > {{ seen_through('linked_at') }}
+                    )
+                {% endif %}
+                {% if not loop.last %}union all{% endif %}
+            {% endfor %}
+        {% else %}
+            select
+                record_id,
+                source,
+                source_key,
+                identifier.identifier_type,
+                identifier.identifier_value
+            from (
+                select
+                    '{{ prefix }}:' || {{ key }} as record_id,
+                    '{{ source }}' as source,
+                    {{ key }} as source_key,
+                    unnest([
+                        {% for id_type, id_column in identifiers.items() %}
+                            { 'identifier_type': '{{ id_type }}', 'identifier_value': {{ id_column }} }
+                            {%- if not loop.last %},{% endif %}
+                        {% endfor %}
+                    ]) as identifier
+                from {{ ref(model) }}
             )
         {% endif %}
         {% if not loop.last %}union all{% endif %}

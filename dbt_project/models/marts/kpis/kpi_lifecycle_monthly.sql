@@ -1,16 +1,13 @@
 -- Lifecycle KPIs per month: acquisition, repeat buying, cross-sell and win-back, with the revenue behind them.
 with orders as (
     select
-        map.customer_key,
-        lines.order_id,
-        min(lines.order_date) as order_date,
-        sum(lines.line_amount) as order_amount,
-        list_sort(array_agg(distinct lines.category)) as categories
-    from {{ ref('stg_erp_order_lines') }} as lines
-    inner join {{ ref('identity_map') }} as map on map.record_id = 'order:' || lines.order_id
-    where lines.status in ('completed', 'refunded')
-    group by map.customer_key, lines.order_id
-    having sum(lines.line_amount) > 0
+        customer_key,
+        order_id,
+        order_date,
+        order_amount,
+        categories
+    from {{ ref('int_orders') }}
+    where counted_lines > 0 and order_amount > 0
 ),
 
 sequenced as (
