@@ -15,20 +15,42 @@
 -- An analyst asking "why are these two one customer?" finds the identifier here. A nightly run writes again
 -- the customers with a record identity_map wrote since (their old rows go first, as a customer can lose all
 -- of them); a customer merged into another is removed after.
-with customers as (
-    select
-        map.record_id,
-        map.customer_key,
-        map.resolved_at
-    from {{ ref('identity_map') }} as map
-    {% if is_incremental() %}
-        where map.customer_key in (
-            select changed.customer_key
-            from {{ ref('identity_map') }} as changed
-            where changed.resolved_at > {{ seen_through('resolved_at') }}
-        )
-    {% endif %}
-)
+with
+{% if is_incremental() %}
+    changed_customers as (
+        select distinct changed.customer_key
+        from {{ ref('identity_map') }} as changed
+        where changed.resolved_at > {{ seen_through('resolved_at') }}
+    ),
+
+    customers as (
+        select
+            map.record_id,
+            map.customer_key,
+            map.resolved_at
+        from {{ ref('identity_map') }} as map
+        semi join changed_customers on map.customer_key = changed_customers.customer_key
+    ),
+
+    links as (
+        -- the changed customers' links first: joined the other way round, every link was scanned and hashed
+        select all_links.*
+        from {{ ref('int_identity_guarded_links') }} as all_links
+        semi join customers on all_links.record_id = customers.record_id
+    )
+{% else %}
+    customers as (
+        select
+            record_id,
+            customer_key,
+            resolved_at
+        from {{ ref('identity_map') }}
+    ),
+
+    links as (
+        select * from {{ ref('int_identity_guarded_links') }}
+    )
+{% endif %}
 
 select
     customers.customer_key,
@@ -43,7 +65,7 @@ select
     count(distinct links.record_id) as records,
     array_agg(distinct links.record_id order by links.record_id) as record_ids,
     max(customers.resolved_at) as resolved_at
-from {{ ref('int_identity_guarded_links') }} as links
+from links
 inner join customers on links.record_id = customers.record_id
 where
     links.identifier_value is not null
