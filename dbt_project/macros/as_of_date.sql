@@ -24,3 +24,13 @@
 {% macro seen_through(column) -%}
   (select coalesce(max({{ column }}), cast('1970-01-01' as timestamp)) from {{ this }})
 {%- endmacro %}
+
+{#- is_incremental(), and the table already has the stamp column the model goes by. A table built before the
+    model was incremental lacks it: the model then builds whole once, and on_schema_change adds the column. -#}
+{% macro is_incremental_on(column) -%}
+  {%- if not is_incremental() -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set names = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+  {{ return(column in names) }}
+{%- endmacro %}

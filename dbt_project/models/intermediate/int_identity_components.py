@@ -58,9 +58,13 @@ EDGES = """
 
 
 def model(dbt, session):
-    dbt.config(materialized="incremental", unique_key="record_id", incremental_strategy="delete+insert")
+    dbt.config(
+        materialized="incremental", unique_key="record_id", incremental_strategy="delete+insert",
+        on_schema_change="append_new_columns",
+    )  # fmt: skip
     links = dbt.ref("int_identity_guarded_links")
-    if dbt.is_incremental:
+    # A table built before this model was incremental has no stamp: it is built whole once.
+    if dbt.is_incremental and "resolved_at" in session.table(str(dbt.this)).columns:
         links = session.from_arrow(links.query("links", SCOPE.format(this=dbt.this)).to_arrow_table())
     records = links.query("links", RECORDS).to_arrow_table()
     edges = links.query("links", EDGES).fetchnumpy()

@@ -2,7 +2,9 @@
     materialized='incremental',
     unique_key='record_id',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
 ) }}
+{% set incremental = is_incremental_on('guarded_at') %}
 -- The over-merge guard. An identifier that several *people* share (a family or office e-mail, a shared
 -- phone) must not fuse them into one customer. It is not used to link when it appears on more CRM customers
 -- than the var identity_max_crm_customers_per_identifier, or on more people (CRM customers and leads) than
@@ -10,7 +12,7 @@
 -- A nightly run takes in the records int_identity_links wrote since; an identifier they gained or lost may
 -- now link, or stop linking, other records, so every record carrying such an identifier is written again.
 with
-{% if is_incremental() %}
+{% if incremental %}
     changed_records as (
         select distinct record_id
         from {{ ref('int_identity_links') }}
@@ -70,7 +72,7 @@ usage as (
         count(distinct all_links.record_id) filter (where all_links.source in ('crm_customers', 'leads')) as people,
         count(distinct all_links.record_id) as records
     from {{ ref('int_identity_links') }} as all_links
-    {% if is_incremental() %}
+    {% if incremental %}
         inner join used_identifiers
             on
                 all_links.identifier_type = used_identifiers.identifier_type

@@ -2,7 +2,9 @@
     materialized='incremental',
     unique_key='record_id',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
 ) }}
+{% set incremental = is_incremental_on('linked_at') %}
 -- Every record that tells something about a person, with each identifier it carries: one row per
 -- (record, identifier). Records sharing an identifier belong to the same person, unless the identifier is
 -- shared by too many people (int_identity_guarded_links). Add a source or identifier by adding a line here.
@@ -35,7 +37,7 @@ with links as (
                     '{{ id_type }}' as identifier_type,
                     {{ id_column }} as identifier_value
                 from {{ ref(model) }}
-                {% if is_incremental() %}
+                {% if incremental %}
                     where {{ key }} in (
                         select staged.{{ key }}
                         from {{ ref(model) }} as staged
@@ -97,7 +99,7 @@ record_links as (
     where records_with_identifier.record_id is null
 ),
 
-{% if is_incremental() %}
+{% if incremental %}
     -- Only records whose identifiers changed are written again (a fingerprint of each record's set of
     -- identifiers against the one stored), so the models downstream see what changed and nothing else.
     -- Records do not disappear: the lake keeps every version, so a record once seen stays.

@@ -2,11 +2,13 @@
     materialized='incremental',
     unique_key='event_month',
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
 ) }}
+{% set incremental = is_incremental_on('staged_at') %}
 -- E-mail KPIs per month and mailing: sends, opens, clicks, unsubscribes and their rates.
 -- Incremental by month: a run recounts only the months with e-mail events staged since its last run (the
 -- current month on a normal night; a backfill's months after one), each month whole.
-{% if is_incremental() %}
+{% if incremental %}
     with months as (
         select distinct {{ month_of('event_date') }} as event_month
         from {{ ref('stg_esp_events') }}
