@@ -320,8 +320,12 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table | Non
 def _check_query(path, header, contract, present, key) -> str:
     """Each row with its typed values, its first problem as _reason and, if it is quarantined, its raw line.
 
-    _row is the row's place among the file's readable rows. It is counted by the scan itself because the
-    order rows come out in is not to be relied on. A row whose key hash repeats is flagged _repeated.
+    _row is the row's place among the file's readable rows. Where repeated keys are flagged, the flag is a
+    join (`IN (select ...)`), after which DuckDB does not promise the file's order, so the scan counts the rows
+    (a window, which runs the whole query on one core). Without a key the query is a projection of one scan,
+    whose order DuckDB keeps (docs: "Order Preservation"); _row is then left empty here and _write_rows counts
+    the rows as they arrive, while DuckDB checks them on every core. A row whose key hash repeats is flagged
+    _repeated.
     """
     extra = [name for name in header if name not in {c.name for c in present}]
     problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
@@ -333,9 +337,11 @@ def _check_query(path, header, contract, present, key) -> str:
     loaded += [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in absent]
     raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
     repeated = f"{_key_hash(key)} in (select h from repeated_keys)" if key else "false"
-    numbered = f"(select *, row_number() over () as _row from {_scan(path, header, contract)})"
+    scan = _scan(path, header, contract)
+    numbered = f"(select *, row_number() over () as _row from {scan})" if key else scan
+    row = "_row" if key else "null::bigint as _row"
     return f"""
-        select {", ".join(loaded)}, _row, _reason, _repeated,
+        select {", ".join(loaded)}, {row}, _reason, _repeated,
                case when _reason is not null or _repeated then {raw_line} end as _raw_line
         from (
             select *, coalesce({problems}) as _reason, {repeated} as _repeated
@@ -378,9 +384,15 @@ def _write_rows(
         bad = {"_row": rows.column("_row"), "_reason": reason, "_raw_line": rows.column("_raw_line")}
         written.bad.append(pa.record_batch(bad, schema=_BAD_SCHEMA).filter(pc.invert(good)))
 
+    numbered_at = checked.get_field_index("_row")
+    counted = 0
     # pyarrow's Parquet writer is about twice as fast as DuckDB's here (docs/performance.md)
     with pq.ParquetWriter(rows_out, schema) as out:
         for batch in batches:
+            if not key:  # the rows come in file order (_check_query): numbered here as they arrive
+                numbers = pa.array(np.arange(counted + 1, counted + 1 + batch.num_rows, dtype=np.int64))
+                batch = batch.set_column(numbered_at, "_row", numbers)
+            counted += batch.num_rows
             repeated = batch.column("_repeated")
             if key:
                 held.append(batch.filter(repeated))
