@@ -117,7 +117,9 @@ def _typed(col: Column, contract: SourceContract) -> str:
             # not a number, although dropping its dots would make it one.
             grouped = rf"regexp_full_match({v}, '-?\d{{1,3}}(\.\d{{3}})+(,\d*)?')"
             number = f"try_cast(replace(replace({v}, '.', ''), ',', '.') as decimal(18, 2))"
-            return f"case when not contains({v}, '.') or {grouped} then {number} end"
+            # Most values have no dot at all: one replace fewer for them (a quarter of this conversion's cost).
+            plain = f"try_cast(replace({v}, ',', '.') as decimal(18, 2))"
+            return f"case when not contains({v}, '.') then {plain} when {grouped} then {number} end"
         return f"try_cast({v} as decimal(18, 2))"
     # Dutch day-month-year has its first dash at position 3, ISO at 5: each value is parsed by one route.
     dutch = f"substr({v}, 3, 1) = '-'"
@@ -387,7 +389,7 @@ def _write_rows(
     numbered_at = checked.get_field_index("_row")
     counted = 0
     # pyarrow's Parquet writer is about twice as fast as DuckDB's here (docs/performance.md)
-    with pq.ParquetWriter(rows_out, schema) as out:
+    with pq.ParquetWriter(rows_out, schema) as parquet, _row_groups_in_thread(parquet) as out:
         for batch in batches:
             if not key:  # the rows come in file order (_check_query): numbered here as they arrive
                 numbers = pa.array(np.arange(counted + 1, counted + 1 + batch.num_rows, dtype=np.int64))
@@ -407,11 +409,43 @@ def _write_rows(
     return written
 
 
-def _write_row_group(out: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
+class _RowGroupWriter:
+    """Writes row groups in a thread of its own, one at a time, while the caller gathers the next one."""
+
+    def __init__(self, out: pq.ParquetWriter, pool: ThreadPoolExecutor) -> None:
+        self.out, self.pool, self.writing = out, pool, None
+
+    def write(self, table: pa.Table) -> None:
+        self.wait()
+        self.writing = self.pool.submit(self.out.write_table, table, row_group_size=table.num_rows)
+
+    def wait(self) -> None:
+        """Until the row group being written is written; its error, if any, is raised here."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            writing.result()
+
+
+@contextmanager
+def _row_groups_in_thread(out: pq.ParquetWriter) -> Iterator[_RowGroupWriter]:
+    """A writer of row groups that encodes and compresses one while DuckDB checks the rows of the next.
+
+    Written in the caller's thread, each row group stalled the query: it had handed over its batch and waited
+    to be asked for the next. The last one is written before this returns, so the file can be closed.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        writer = _RowGroupWriter(out, pool)
+        try:
+            yield writer
+        finally:
+            writer.wait()
+
+
+def _write_row_group(out: _RowGroupWriter, batches: list[pa.RecordBatch]) -> None:
     """The batches as one row group (DuckDB's batches are small, and many row groups write slower); empties the list."""
-    table = pa.Table.from_batches(batches, schema=out.schema)
+    table = pa.Table.from_batches(batches, schema=out.out.schema)
     if table.num_rows:
-        out.write_table(table, row_group_size=table.num_rows)
+        out.write(table)
     batches.clear()
 
 
