@@ -65,9 +65,11 @@ def test_nightly_increments_equal_a_full_refresh(pipeline):
         for day in (AS_OF - timedelta(days=6), AS_OF - timedelta(days=3), AS_OF):  # three nightly runs
             build(day)
         incremental = snapshot(wh)
+        leftovers = wh.df("select table_name from information_schema.tables where table_name like '%dbt_tmp%'")
         build(AS_OF, "--full-refresh")
         full = snapshot(wh)
 
+    assert leftovers.empty, leftovers  # the incremental Python model's build tables are dropped
     for name in DAILY:
         assert len(incremental[name]) > len(before[name]), f"{name}: the nightly runs added nothing"
         assert before_last_day[name] <= AS_OF - timedelta(days=9), name

@@ -34,3 +34,18 @@
   {%- set names = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
   {{ return(column in names) }}
 {%- endmacro %}
+
+{#- dbt-duckdb builds an incremental Python model's new rows in a table named <model>__dbt_tmp<timestamp> and
+    does not drop it (it is a real table, not a temporary one): every nightly run left one behind. This drops
+    them, a killed run's included. -#}
+{% macro drop_leftover_temp_tables() -%}
+  {%- if execute -%}
+    {%- set query -%}
+      select table_name from information_schema.tables
+      where table_schema = '{{ this.schema }}' and starts_with(table_name, '{{ this.identifier }}__dbt_tmp')
+    {%- endset -%}
+    {%- for row in run_query(query) -%}
+      drop table if exists {{ this.schema }}."{{ row[0] }}";
+    {% endfor -%}
+  {%- endif -%}
+{%- endmacro %}
