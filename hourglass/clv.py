@@ -68,17 +68,19 @@ def _bgnbd_negative_ll(log_params: np.ndarray, x, t_x, T, weight) -> tuple[float
     """Negative log-likelihood and its gradient in the log-parameters (FHL 2005, eq. 6)."""
     r, alpha, a, b = np.exp(log_params)
     repeat = x > 0
+    log_alpha_T, log_alpha_t_x = np.log(alpha + T), np.log(alpha + t_x)  # each used by loss and gradient
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-    a3 = -(r + x) * np.log(alpha + T)
+    a3 = -(r + x) * log_alpha_T
     b_x = np.where(repeat, b + x - 1, 1.0)  # x = 0 has no a4 term; keeps the logs finite there
-    a4 = np.where(repeat, np.log(a) - np.log(b_x) - (r + x) * np.log(alpha + t_x), -np.inf)
+    a4 = np.where(repeat, np.log(a) - np.log(b_x) - (r + x) * log_alpha_t_x, -np.inf)
     both = np.logaddexp(a3, a4)
     w3, w4 = np.exp(a3 - both), np.exp(a4 - both)  # each term's share of the sum; w4 = 0 where x = 0
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + t_x)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * log_alpha_T - w4 * log_alpha_t_x
     d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
-    d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
-    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 / b_x
+    d_ab = digamma(a + b) - digamma(a + b + x)  # shared by the a and b derivatives
+    d_a = d_ab + w4 / a
+    d_b = d_ab + digamma(b + x) - digamma(b) - w4 / b_x
     gradient = np.array([weight @ d for d in (d_r, d_alpha, d_a, d_b)]) * (r, alpha, a, b)
     return -(weight @ (a1 + a2 + both)), -gradient
 
@@ -125,14 +127,15 @@ def fit_bgnbd(x, t_x, T) -> BgNbd:
 
 def _gamma_gamma_negative_ll(log_params: np.ndarray, x, m, weight) -> tuple[float, np.ndarray]:
     p, q, gamma = np.exp(log_params)
-    px, spent = p * x, np.log(gamma + x * m)
+    px, total = p * x, gamma + x * m
+    spent = np.log(total)
     ll = (
         gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma)
         + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * spent
     )  # fmt: skip
     d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - spent)
     d_q = digamma(px + q) - digamma(q) + np.log(gamma) - spent
-    d_gamma = q / gamma - (px + q) / (gamma + x * m)
+    d_gamma = q / gamma - (px + q) / total
     gradient = np.array([weight @ d for d in (d_p, d_q, d_gamma)]) * (p, q, gamma)
     return -(weight @ ll), -gradient
 
