@@ -7,7 +7,7 @@ with orders as (
         order_amount,
         categories
     from {{ ref('int_orders') }}
-    where counted_lines > 0 and order_amount > 0
+    where order_amount > 0  -- net of refunds; an order of cancelled lines only has 0
 ),
 
 sequenced as (
