@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key=['event_date', 'subscriber_id'],
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
     tags=['daily'],
 ) }}
 -- E-mail events per subscriber and day: the event-sized part of e-mail engagement, built incrementally.
@@ -16,7 +17,8 @@ select
     count(*) filter (where event_type = 'click') as clicks,
     count(*) filter (where event_type = 'unsubscribe') as unsubscribes,
     count(*) filter (where event_type in ('bounce', 'spam_complaint')) as bounces_and_complaints,
-    max(event_at) filter (where event_type = 'click') as last_click_at
+    max(event_at) filter (where event_type = 'click') as last_click_at,
+    max(staged_at) as staged_at  -- the per-customer facts look again at the days staged since
 from {{ ref('stg_esp_events') }}
 where
     event_date <= {{ as_of_date() }}

@@ -2,6 +2,7 @@
     materialized='incremental',
     unique_key=['visit_date', 'visitor_id'],
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
     tags=['daily'],
 ) }}
 -- Web behaviour per visitor and day, with page views per interest: the event-sized part of web engagement,
@@ -18,7 +19,8 @@ select
     sum(event_count) filter (
         where event_name = 'page_view' and (page_path like '/voorstellingen%' or page_path like '/agenda%')
     ) as theatre_page_views,
-    sum(event_count) filter (where event_name = 'page_view' and page_path like '/magazine%') as magazine_page_views
+    sum(event_count) filter (where event_name = 'page_view' and page_path like '/magazine%') as magazine_page_views,
+    max(staged_at) as staged_at  -- the per-customer facts look again at the days staged since
 from {{ ref('stg_ga4_web') }}
 where
     visit_date <= {{ as_of_date() }}

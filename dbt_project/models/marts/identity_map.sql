@@ -12,7 +12,7 @@ select
     record_id,
     source,
     source_key,
-    substr(md5(anchor_record_id), 1, 16) as customer_key,
+    {{ customer_key_of('anchor_record_id') }} as customer_key,
     anchor_record_id,
     resolved_at
 from {{ ref('int_identity_components') }}

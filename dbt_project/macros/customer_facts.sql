@@ -1,0 +1,99 @@
+{#- Per-customer facts kept incrementally (int_customer_*_facts, int_customer_months). Each row carries the
+    run that wrote it (built_at) and the day it was counted for (as_of_date). A nightly run writes again only
+    the customers whose facts can have changed since: new or changed source rows, identity changes, and rows
+    leaving a rolling window between the last counted day and this one. Their old rows go first (pre_hook),
+    as a customer can lose all of them. -#}
+
+{#- identity_map's key for a person: a hash of their anchor record. -#}
+{% macro customer_key_of(record_id) -%}
+  substr(md5({{ record_id }}), 1, 16)
+{%- endmacro %}
+
+{#- The day this table was last counted for. -#}
+{% macro counted_as_of() -%}
+  (select max(as_of_date) from {{ this }})
+{%- endmacro %}
+
+{#- Rows whose day left the last `days` days between the last counted day and this run's; every row when this
+    run is for an earlier day than the last (the windows then move back). -#}
+{% macro leaving_window(column, days) -%}
+  (
+    ({{ column }} > {{ days_before(counted_as_of(), days) }} and {{ column }} <= {{ days_before(as_of_date(), days) }})
+    or {{ counted_as_of() }} > {{ as_of_date() }}
+  )
+{%- endmacro %}
+
+{#- The customer keys to write again: `changed` (a query of customer_key, from the model's own sources) and every
+    customer identity_map wrote since. A customer merged into another keeps no record under its key, but its
+    anchor record was written again: its key is that record's hash. -#}
+{% macro customers_to_refresh(changed) -%}
+  {{ changed }}
+  union
+  select map.customer_key from {{ ref('identity_map') }} as map where map.resolved_at > {{ seen_through('built_at') }}
+  union
+  select {{ customer_key_of('map.record_id') }}
+  from {{ ref('identity_map') }} as map
+  where map.resolved_at > {{ seen_through('built_at') }}
+{%- endmacro %}
+
+{#- The pre_hook of a facts model: its refreshed customers' old rows go, gone customers' included. -#}
+{% macro delete_customers_to_refresh(changed) -%}
+  {%- if is_incremental_on('built_at') -%}
+    delete from {{ this }} where customer_key in ({{ customers_to_refresh(changed) }})
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Orders new or moved to another customer since, and customers with an order leaving the last 365 days. -#}
+{% macro customers_with_changed_orders() -%}
+  select orders.customer_key
+  from {{ ref('int_orders') }} as orders
+  where
+    orders.staged_at > {{ seen_through('built_at') }}
+    or orders.resolved_at > {{ seen_through('built_at') }}
+    or (orders.order_amount > 0 and {{ leaving_window('orders.order_date', 365) }})
+{%- endmacro %}
+
+{#- Orders new or moved since; the months a customer bought in do not depend on the day. -#}
+{% macro customers_with_changed_order_months() -%}
+  select orders.customer_key
+  from {{ ref('int_orders') }} as orders
+  where orders.staged_at > {{ seen_through('built_at') }} or orders.resolved_at > {{ seen_through('built_at') }}
+{%- endmacro %}
+
+{#- Subscribers with e-mail events staged since, or clicks leaving the last 90 or 365 days. -#}
+{% macro customers_with_changed_email() -%}
+  select map.customer_key
+  from {{ ref('int_esp_events_daily') }} as daily
+  inner join {{ ref('identity_map') }} as map on map.record_id = 'esp:' || daily.subscriber_id
+  where
+    daily.staged_at > {{ seen_through('built_at') }}
+    or (daily.clicks > 0 and ({{ leaving_window('daily.event_date', 90) }} or {{ leaving_window('daily.event_date', 365) }}))
+{%- endmacro %}
+
+{#- Visitors with web days staged since, or sessions leaving the last 90 or 365 days. -#}
+{% macro customers_with_changed_web() -%}
+  select map.customer_key
+  from {{ ref('int_ga4_web_daily') }} as daily
+  inner join {{ ref('identity_map') }} as map on map.record_id = 'ga4:' || daily.visitor_id
+  where
+    daily.staged_at > {{ seen_through('built_at') }}
+    or (daily.sessions > 0 and ({{ leaving_window('daily.visit_date', 90) }} or {{ leaving_window('daily.visit_date', 365) }}))
+{%- endmacro %}
+
+{#- Whether `column` (a customer key) is one to write again: every key on a full build. -#}
+{% macro to_refresh(column, changed) -%}
+  {%- if is_incremental_on('built_at') -%}
+    {{ column }} in ({{ customers_to_refresh(changed) }})
+  {%- else -%}
+    true
+  {%- endif -%}
+{%- endmacro %}
+
+{#- A source's records with their customer; on an incremental run, only the customers to refresh. -#}
+{% macro customer_records(source, key_name, changed) -%}
+  select
+    map.customer_key,
+    map.source_key as {{ key_name }}
+  from {{ ref('identity_map') }} as map
+  where map.source = '{{ source }}' and {{ to_refresh('map.customer_key', changed) }}
+{%- endmacro %}
