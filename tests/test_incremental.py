@@ -21,8 +21,8 @@ DAILY = {
     "int_ga4_web_daily": "visit_date",
 }
 # The models incremental on what changed since their last run, with the stamps that say when a row was
-# written (which differ between nightly runs and a refresh by design): identity, orders with their customer,
-# and the e-mail KPIs by month.
+# written (which differ between nightly runs and a refresh by design): CRM and lead staging, identity, orders
+# with their customer, the per-customer facts, and the e-mail KPIs by month.
 CHANGED = {
     "int_identity_links": "exclude (linked_at)",
     "int_identity_guarded_links": "exclude (linked_at, guarded_at)",
@@ -31,13 +31,22 @@ CHANGED = {
     "identity_merge_evidence": "exclude (resolved_at) replace (cast(record_ids as varchar) as record_ids)",
     "kpi_email_monthly": "exclude (staged_at)",
     "int_orders": "exclude (staged_at, resolved_at)",
+    "stg_crm_customers": "exclude (staged_at)",
+    "stg_leads": "exclude (staged_at)",
+    "int_customer_profile_facts": "exclude (built_at)",
     "int_customer_order_facts": "exclude (as_of_date, built_at)",
     "int_customer_months": "exclude (built_at)",
     "int_customer_email_facts": "exclude (as_of_date, built_at)",
     "int_customer_web_facts": "exclude (as_of_date, built_at)",
 }
 # What reads the per-customer facts, counted for the run's day.
-READERS = ["int_customer_orders", "int_customer_email", "int_customer_web", "kpi_lifecycle_monthly"]
+READERS = [
+    "int_customer_profile",
+    "int_customer_orders",
+    "int_customer_email",
+    "int_customer_web",
+    "kpi_lifecycle_monthly",
+]
 
 
 def build(day, *extra: str) -> None:
@@ -98,7 +107,8 @@ def test_identity_follows_merges_splits_and_guard_changes(pipeline):
 
     Into the lake go: a lead carrying customer A's e-mail and customer B's phone (A and B become one), three
     leads with customer C's e-mail (now shared by four people: blocked, so C's records linked by it split
-    off), and a new CRM version of customer D with another e-mail (D's old address no longer links).
+    off), a new CRM version of customer D with another e-mail (D's old address no longer links), and one of
+    customer E with another city (nothing identity looks at).
     """
     home, _ = pipeline
     wh = Warehouse(home)
@@ -121,6 +131,7 @@ def test_identity_follows_merges_splits_and_guard_changes(pipeline):
         emails = emails.drop_duplicates("customer_key")
         a, c, d = emails.iloc[0], emails.iloc[1], emails.iloc[2]
         b = picks[(picks.identifier_type == "phone") & ~picks.customer_key.isin(emails.customer_key[:3])].iloc[0]
+        e = picks[~picks.customer_key.isin([a.customer_key, b.customer_key, c.customer_key, d.customer_key])].iloc[-1]
         before = snapshot(wh)["identity_map"].set_index("record_id")["customer_key"]
         try:
             for path in added:
@@ -142,14 +153,15 @@ def test_identity_follows_merges_splits_and_guard_changes(pipeline):
                 con.execute(
                     f"""copy (
                         select * replace (
-                            'moved-' || customer_id || '@example.org' as email,
+                            if(customer_id = $d, 'moved-' || customer_id || '@example.org', email) as email,
+                            if(customer_id = $e, 'Testdorp', city) as city,
                             updated_at + interval 1 day as updated_at,
                             '{added[1]}/crm.parquet' as _source_file, date '2099-01-01' as load_date)
                         from read_parquet('{lake}/crm_customers/load_date=*/*.parquet')
-                        where customer_id = ?
-                        qualify row_number() over (order by updated_at desc) = 1
+                        where customer_id in ($d, $e)
+                        qualify row_number() over (partition by customer_id order by updated_at desc) = 1
                     ) to '{added[1]}/crm.parquet'""",
-                    [d.source_key],
+                    {"d": d.source_key, "e": e.source_key},
                 )
             build(AS_OF)
             incremental = snapshot(wh)
@@ -172,6 +184,10 @@ def test_identity_follows_merges_splits_and_guard_changes(pipeline):
     assert (after[old_d.record_id] != after[f"crm:{d.source_key}"]).any()  # D's old address: split off
     moved = (after.reindex(before.index) != before).sum()
     assert moved > 0
+    # E's new CRM version changed only the city: no identifier, so identity left E alone; the profile follows
+    profile = full["int_customer_profile"].set_index("crm_customer_id")
+    assert profile.loc[e.source_key, "city"] == "Testdorp"
+    assert after[f"crm:{e.source_key}"] == before[f"crm:{e.source_key}"]
 
 
 def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline):
@@ -186,6 +202,7 @@ def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline):
         "int_esp_events_daily": ["staged_at"], "int_ga4_web_daily": ["staged_at"],
         "int_customer_order_facts": ["built_at"], "int_customer_months": ["built_at"],
         "int_customer_email_facts": ["built_at"], "int_customer_web_facts": ["built_at"],
+        "stg_crm_customers": ["staged_at"], "stg_leads": ["staged_at"], "int_customer_profile_facts": ["built_at"],
     }  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))

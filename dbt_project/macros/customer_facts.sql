@@ -92,8 +92,26 @@
 {#- A source's records with their customer; on an incremental run, only the customers to refresh. -#}
 {% macro customer_records(source, key_name, changed) -%}
   select
-    map.customer_key,
-    map.source_key as {{ key_name }}
-  from {{ ref('identity_map') }} as map
-  where map.source = '{{ source }}' and {{ to_refresh('map.customer_key', changed) }}
+    records.customer_key,
+    records.source_key as {{ key_name }}
+  from {{ ref('identity_map') }} as records
+  where records.source = '{{ source }}' and {{ to_refresh('records.customer_key', changed) }}
+{%- endmacro %}
+
+{#- CRM records and leads staged since (a changed value), and e-mail links of subscribers written since. -#}
+{% macro customers_with_changed_profile() -%}
+  select map.customer_key
+  from {{ ref('stg_crm_customers') }} as crm
+  inner join {{ ref('identity_map') }} as map on map.record_id = 'crm:' || crm.customer_id
+  where crm.staged_at > {{ seen_through('built_at') }}
+  union
+  select map.customer_key
+  from {{ ref('stg_leads') }} as leads
+  inner join {{ ref('identity_map') }} as map on map.record_id = 'lead:' || leads.lead_id
+  where leads.staged_at > {{ seen_through('built_at') }}
+  union
+  select map.customer_key
+  from {{ ref('int_identity_links') }} as links
+  inner join {{ ref('identity_map') }} as map on links.record_id = map.record_id
+  where links.source = 'esp_events' and links.linked_at > {{ seen_through('built_at') }}
 {%- endmacro %}

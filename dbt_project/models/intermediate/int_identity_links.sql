@@ -8,27 +8,27 @@
 -- Every record that tells something about a person, with each identifier it carries: one row per
 -- (record, identifier). Records sharing an identifier belong to the same person, unless the identifier is
 -- shared by too many people (int_identity_guarded_links). Add a source or identifier by adding a line here.
--- Per source: its model, key and identifiers (type: column). The last field marks an event-sized
--- (incremental) staging model, with many rows per record: a nightly run, or one after a backfill, looks again
--- only at records with rows staged since it last changed a link. The other sources have one row per record
--- and are small: they are looked at whole, each read once.
+-- Per source: its model, key and identifiers (type: column), and how a nightly run reads it. 'events': an
+-- event-sized incremental staging model, many rows per record; 'records': an incremental staging model with
+-- one row per record. Of both, a nightly run (or one after a backfill) looks again only at records with rows
+-- staged since it last changed a link. 'whole': small, one row per record, looked at whole, read once.
 {% set sources = [
     ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id',
-        {'crm_id': 'customer_id', 'email': 'email', 'phone': 'phone'}, false),
-    ('leads', 'lead', 'stg_leads', 'lead_id', {'email': 'email', 'phone': 'phone'}, false),
-    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', {'email': 'email', 'visitor_id': 'tracking_id'}, true),
-    ('ga4_web', 'ga4', 'stg_ga4_web', 'visitor_id', {'visitor_id': 'visitor_id'}, true),
-    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', {'crm_id': 'customer_id', 'email': 'email'}, true),
-    ('subscriptions', 'subscription', 'stg_subscriptions', 'subscription_id', {'crm_id': 'customer_id'}, false),
-    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', {'crm_id': 'customer_id', 'email': 'email'}, false),
-    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', {'crm_id': 'customer_id', 'email': 'email'}, false),
-    ('social_mentions', 'social', 'stg_social_mentions', 'mention_id', {'crm_id': 'customer_id'}, false),
+        {'crm_id': 'customer_id', 'email': 'email', 'phone': 'phone'}, 'records'),
+    ('leads', 'lead', 'stg_leads', 'lead_id', {'email': 'email', 'phone': 'phone'}, 'records'),
+    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', {'email': 'email', 'visitor_id': 'tracking_id'}, 'events'),
+    ('ga4_web', 'ga4', 'stg_ga4_web', 'visitor_id', {'visitor_id': 'visitor_id'}, 'events'),
+    ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', {'crm_id': 'customer_id', 'email': 'email'}, 'events'),
+    ('subscriptions', 'subscription', 'stg_subscriptions', 'subscription_id', {'crm_id': 'customer_id'}, 'whole'),
+    ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', {'crm_id': 'customer_id', 'email': 'email'}, 'whole'),
+    ('nps_responses', 'nps', 'stg_nps_responses', 'response_id', {'crm_id': 'customer_id', 'email': 'email'}, 'whole'),
+    ('social_mentions', 'social', 'stg_social_mentions', 'mention_id', {'crm_id': 'customer_id'}, 'whole'),
 ] %}
 -- A clicked e-mail link carries the visitor id that GA4 reports: it ties the web visitor to the address.
 
 with links as (
-    {% for source, prefix, model, key, identifiers, is_staged in sources %}
-        {% if is_staged %}
+    {% for source, prefix, model, key, identifiers, reading in sources %}
+        {% if reading == 'events' %}
             {% for id_type, id_column in identifiers.items() %}
                 select distinct
                     '{{ prefix }}:' || {{ key }} as record_id,
@@ -65,6 +65,9 @@ with links as (
                         {% endfor %}
                     ]) as identifier
                 from {{ ref(model) }}
+                {% if incremental and reading == 'records' %}
+                    where staged_at > {{ seen_through('linked_at') }}
+                {% endif %}
             )
         {% endif %}
         {% if not loop.last %}union all{% endif %}

@@ -1,4 +1,12 @@
+{{ config(
+    materialized='incremental',
+    unique_key='customer_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+) }}
 -- One row per CRM customer: the newest version, contact details normalised for matching and sending.
+-- Incremental: every version is read (the CRM is small next to the events), but a run writes again only the
+-- customers whose newest version changed, stamped staged_at: identity and the profile look again at those.
 with versions as (
     select
         *,
@@ -6,30 +14,44 @@ with versions as (
             partition by customer_id order by updated_at desc, load_date desc, _source_file desc
         ) as version_rank
     from {{ source('lake', 'crm_customers') }}
+),
+
+cleaned as (
+    select
+        customer_id,
+        nullif(trim(first_name), '') as first_name,
+        nullif(trim(last_name), '') as last_name,
+        {{ normalise_email('email') }} as email,
+        {{ normalise_phone('phone') }} as phone,
+        birth_date,
+        upper(replace(postcode, ' ', '')) as postcode,
+        nullif(trim(city), '') as city,
+        upper(coalesce(nullif(trim(country), ''), 'NL')) as country,
+        household_partner,
+        household_children,
+        lower(coalesce(nullif(trim(language), ''), 'nl')) as language,
+        created_at,
+        updated_at,
+        coalesce(consent_email_marketing, false) as consent_email_marketing,
+        consent_email_marketing_at,
+        coalesce(consent_email_newsletter, false) as consent_email_newsletter,
+        consent_email_newsletter_at,
+        coalesce(consent_sms_marketing, false) as consent_sms_marketing,
+        consent_sms_marketing_at,
+        coalesce(consent_ads_personalisation, false) as consent_ads_personalisation,
+        consent_ads_personalisation_at
+    from versions
+    where version_rank = 1
+),
+
+newest as (
+    select
+        *,
+        hash(cleaned) as row_hash  -- the whole row: a changed value writes the customer again
+    from cleaned
 )
 
 select
-    customer_id,
-    nullif(trim(first_name), '') as first_name,
-    nullif(trim(last_name), '') as last_name,
-    {{ normalise_email('email') }} as email,
-    {{ normalise_phone('phone') }} as phone,
-    birth_date,
-    upper(replace(postcode, ' ', '')) as postcode,
-    nullif(trim(city), '') as city,
-    upper(coalesce(nullif(trim(country), ''), 'NL')) as country,
-    household_partner,
-    household_children,
-    lower(coalesce(nullif(trim(language), ''), 'nl')) as language,
-    created_at,
-    updated_at,
-    coalesce(consent_email_marketing, false) as consent_email_marketing,
-    consent_email_marketing_at,
-    coalesce(consent_email_newsletter, false) as consent_email_newsletter,
-    consent_email_newsletter_at,
-    coalesce(consent_sms_marketing, false) as consent_sms_marketing,
-    consent_sms_marketing_at,
-    coalesce(consent_ads_personalisation, false) as consent_ads_personalisation,
-    consent_ads_personalisation_at
-from versions
-where version_rank = 1
+    changed.*,
+    {{ run_stamp() }} as staged_at
+from ({{ changed_rows('newest', 'customer_id') }}) as changed

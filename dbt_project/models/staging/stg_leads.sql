@@ -1,15 +1,36 @@
+{{ config(
+    materialized='incremental',
+    unique_key='lead_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+) }}
 -- One row per lead: the newest delivery of each lead_id, contact details normalised for matching.
+-- Incremental like stg_crm_customers: a run writes again only the leads whose newest delivery changed.
+with cleaned as (
+    select
+        lead_id,
+        {{ normalise_email('email') }} as email,
+        {{ normalise_phone('phone') }} as phone,
+        nullif(trim(first_name), '') as first_name,
+        nullif(trim(last_name), '') as last_name,
+        lower(nullif(trim(source), '')) as lead_source,
+        nullif(trim(event_name), '') as event_name,
+        lower(nullif(trim(interest), '')) as interest,
+        created_at,
+        coalesce(consent_email_marketing, false) as consent_email_marketing,
+        consent_email_marketing_at
+    from {{ source('lake', 'leads') }}
+    qualify row_number() over (partition by lead_id order by load_date desc, _source_file desc) = 1
+),
+
+newest as (
+    select
+        *,
+        hash(cleaned) as row_hash  -- the whole row: a changed value writes the lead again
+    from cleaned
+)
+
 select
-    lead_id,
-    {{ normalise_email('email') }} as email,
-    {{ normalise_phone('phone') }} as phone,
-    nullif(trim(first_name), '') as first_name,
-    nullif(trim(last_name), '') as last_name,
-    lower(nullif(trim(source), '')) as lead_source,
-    nullif(trim(event_name), '') as event_name,
-    lower(nullif(trim(interest), '')) as interest,
-    created_at,
-    coalesce(consent_email_marketing, false) as consent_email_marketing,
-    consent_email_marketing_at
-from {{ source('lake', 'leads') }}
-qualify row_number() over (partition by lead_id order by load_date desc, _source_file desc) = 1
+    changed.*,
+    {{ run_stamp() }} as staged_at
+from ({{ changed_rows('newest', 'lead_id') }}) as changed
