@@ -6,17 +6,19 @@
     pre_hook="{% if is_incremental_on('resolved_at') %}
         delete from {{ this }} where customer_key in (
             select customer_key from {{ ref('identity_map') }} where resolved_at > {{ seen_through('resolved_at') }}
+            union
+            select {{ customer_key_of('record_id') }}
+            from {{ ref('identity_map') }}
+            where resolved_at > {{ seen_through('resolved_at') }}
         )
-    {% endif %}",
-    post_hook="{% if is_incremental_on('resolved_at') %}
-        delete from {{ this }} where customer_key not in (select customer_key from {{ ref('identity_map') }})
     {% endif %}",
 ) }}
 {% set incremental = is_incremental_on('resolved_at') %}
 -- Why records were merged, or kept apart: per identifier, the records it touched and whether it linked them.
 -- An analyst asking "why are these two one customer?" finds the identifier here. A nightly run writes again
--- the customers with a record identity_map wrote since (their old rows go first, as a customer can lose all
--- of them); a customer merged into another is removed after.
+-- the customers with a record identity_map wrote since. Their old rows go first, as a customer can lose all
+-- of them, merged-away customers' too: such a customer keeps no record, but its anchor record was written
+-- again, and its key is that record's hash.
 with
 {% if incremental %}
     changed_customers as (
