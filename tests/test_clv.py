@@ -94,8 +94,8 @@ def test_analytic_gradients_match_the_numerical_ones(log_params):
     weight = rng.integers(1, 4, 300).astype(float)
     spend = rng.uniform(5, 100, 300)
     for loss, params, args in (
-        (clv._bgnbd_negative_ll, log_params, (x, t_x, T, weight)),
-        (clv._gamma_gamma_negative_ll, log_params[:3], (np.maximum(x, 1), spend, weight)),
+        (clv._bgnbd_negative_ll, log_params, clv._bgnbd_data(x, t_x, T, weight)),
+        (clv._gamma_gamma_negative_ll, log_params[:3], clv._gamma_gamma_data(np.maximum(x, 1), spend, weight)),
     ):
         analytic = loss(params, *args)[1]
         numerical = approx_fprime(params, lambda p, f=loss, a=args: f(p, *a)[0], 1e-6)
