@@ -56,7 +56,8 @@ def build(day, *extra: str) -> None:
 
 
 def snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
-    columns = {**{name: "exclude (staged_at)" for name in DAILY}, **CHANGED, **{name: "" for name in READERS}}
+    daily = {name: "exclude (staged_at)" if name.startswith("stg_") else "exclude (changed_at)" for name in DAILY}
+    columns = {**daily, **CHANGED, **{name: "" for name in READERS}}
     return {
         name: wh.df(f"select * {cols} from {name} order by all").reset_index(drop=True)
         for name, cols in columns.items()
@@ -199,7 +200,7 @@ def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline):
         "int_identity_links": ["linked_at"], "int_identity_guarded_links": ["linked_at", "guarded_at"],
         "int_identity_components": ["resolved_at"], "identity_map": ["resolved_at"],
         "identity_merge_evidence": ["resolved_at"], "kpi_email_monthly": ["staged_at"],
-        "int_esp_events_daily": ["staged_at"], "int_ga4_web_daily": ["staged_at"],
+        "int_esp_events_daily": ["changed_at"], "int_ga4_web_daily": ["changed_at"],
         "int_customer_order_facts": ["built_at"], "int_customer_months": ["built_at"],
         "int_customer_email_facts": ["built_at"], "int_customer_web_facts": ["built_at"],
         "stg_crm_customers": ["staged_at"], "stg_leads": ["staged_at"], "int_customer_profile_facts": ["built_at"],
@@ -219,5 +220,59 @@ def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline):
         pd.testing.assert_frame_equal(got[name], want[name], check_dtype=False, obj=name)
     # stamped again, every row (staging, the daily tables and the e-mail KPIs carry the stamps of rows staged
     # before: none)
-    staged = {t for t, columns in stamps.items() if columns == ["staged_at"]}
+    staged = {t for t, columns in stamps.items() if columns in (["staged_at"], ["changed_at"])}
     assert all(restored[t] for t in stamps.keys() - staged), restored
+
+
+def test_a_late_event_reaches_the_customer_facts(pipeline):
+    """A click that lands late, for a subscriber and day already built, changes that day's row: the nightly run
+    stamps it changed and the customer's e-mail facts follow (rows whose values stayed keep their stamp)."""
+    home, _ = pipeline
+    wh = Warehouse(home)
+    lake = home / "lake" / "raw" / "esp_events"
+    added = lake / "load_date=2099-01-02"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        build(AS_OF, "--full-refresh")
+        # the newest day with e-mail events, and the runs for the day after: it is among the days they rebuild
+        day = wh.one("select max(event_date) from int_esp_events_daily")[0]
+        as_of = day + timedelta(days=1)
+        build(as_of, "--full-refresh")
+        subscriber, stamp = wh.one(
+            f"select subscriber_id, changed_at from int_esp_events_daily where event_date = '{day}' "
+            "order by subscriber_id limit 1"
+        )
+        customer = wh.one(f"select customer_key from identity_map where record_id = 'esp:{subscriber}'")[0]
+        clicks_before = wh.one(f"select email_clicks from int_customer_email where customer_key = '{customer}'")[0]
+        try:
+            added.mkdir()
+            with duckdb.connect() as con:
+                con.execute(
+                    f"""copy (
+                        select * replace (
+                            'LATE-' || event_id as event_id, 'click' as event_type,
+                            '{added}/late.parquet' as _source_file, date '2099-01-02' as load_date)
+                        from read_parquet('{lake}/load_date=*/*.parquet')
+                        where subscriber_id = ? and cast(event_at as date) = ?
+                        limit 1
+                    ) to '{added}/late.parquet'""",
+                    [subscriber, day],
+                )
+            build(as_of)
+            incremental = snapshot(wh)
+            restamped = wh.one(
+                f"select count(*) filter (where changed_at > '{stamp}'), "
+                f"count(*) filter (where changed_at > '{stamp}' and subscriber_id = '{subscriber}') "
+                f"from int_esp_events_daily where event_date = '{day}'"
+            )
+            clicks_after = wh.one(f"select email_clicks from int_customer_email where customer_key = '{customer}'")[0]
+            build(as_of, "--full-refresh")
+            full = snapshot(wh)
+        finally:
+            shutil.rmtree(added, ignore_errors=True)
+            build(AS_OF, "--full-refresh")
+
+    for name in [*DAILY, *CHANGED, *READERS]:
+        pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=name)
+    assert clicks_after == (clicks_before or 0) + 1
+    assert restamped == (1, 1)  # of that day's rows, only the late click's is stamped again

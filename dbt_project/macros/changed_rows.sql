@@ -10,3 +10,23 @@
     select * from {{ newest }}
   {%- endif -%}
 {%- endmacro %}
+
+{#- The rows of `rows` (a CTE with row_hash) with changed_at: on an incremental run the stored row's stamp when
+    the same row (same keys and hash) is stored among the days this run rebuilds, else this run's. So a nightly
+    rebuild of the last days stamps only the rows whose values changed, and what reads changed_at looks again at
+    those alone. -#}
+{% macro stamp_changed(rows, keys, day_column) -%}
+  {%- set keep = is_incremental_on('changed_at') -%}
+  select
+    {{ rows }}.*,
+    {% if keep %}coalesce(stored.changed_at, {{ run_stamp() }}){% else %}{{ run_stamp() }}{% endif %} as changed_at
+  from {{ rows }}
+  {% if keep %}
+    left join (
+      select {{ keys | join(', ') }}, row_hash, changed_at
+      from {{ this }}
+      where {{ incremental_window(day_column) }}
+    ) as stored
+      on {% for key in keys %}{{ rows }}.{{ key }} = stored.{{ key }} and {% endfor %}{{ rows }}.row_hash = stored.row_hash
+  {% endif %}
+{%- endmacro %}

@@ -60,23 +60,23 @@
   where orders.staged_at > {{ seen_through('built_at') }} or orders.resolved_at > {{ seen_through('built_at') }}
 {%- endmacro %}
 
-{#- Subscribers with e-mail events staged since, or clicks leaving the last 90 or 365 days. -#}
+{#- Subscribers with e-mail days changed since, or clicks leaving the last 90 or 365 days. -#}
 {% macro customers_with_changed_email() -%}
   select map.customer_key
   from {{ ref('int_esp_events_daily') }} as daily
   inner join {{ ref('identity_map') }} as map on map.record_id = 'esp:' || daily.subscriber_id
   where
-    daily.staged_at > {{ seen_through('built_at') }}
+    daily.changed_at > {{ seen_through('built_at') }}
     or (daily.clicks > 0 and ({{ leaving_window('daily.event_date', 90) }} or {{ leaving_window('daily.event_date', 365) }}))
 {%- endmacro %}
 
-{#- Visitors with web days staged since, or sessions leaving the last 90 or 365 days. -#}
+{#- Visitors with web days changed since, or sessions leaving the last 90 or 365 days. -#}
 {% macro customers_with_changed_web() -%}
   select map.customer_key
   from {{ ref('int_ga4_web_daily') }} as daily
   inner join {{ ref('identity_map') }} as map on map.record_id = 'ga4:' || daily.visitor_id
   where
-    daily.staged_at > {{ seen_through('built_at') }}
+    daily.changed_at > {{ seen_through('built_at') }}
     or (daily.sessions > 0 and ({{ leaving_window('daily.visit_date', 90) }} or {{ leaving_window('daily.visit_date', 365) }}))
 {%- endmacro %}
 
