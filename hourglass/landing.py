@@ -92,15 +92,27 @@ def _clean_name(col: Column) -> str:
     return f"__clean_{col.name}"
 
 
-def _checked(col: Column) -> bool:
-    """Whether any check looks at this column's value (a plain optional text column is taken as it is)."""
-    return col.required or col.type in TYPED or col.type == "email"
-
-
 def _cleaned(scan: str, present: list[Column]) -> str:
-    """The scanned rows with each checked column's clean value beside it, computed once per value."""
-    clean = "".join(f', {_clean(c.name)} as "{_clean_name(c)}"' for c in present if _checked(c))
+    """The scanned rows with the clean value of each column that is converted or checked beside it, computed
+    once per value. A required text column has none: only its blankness is checked (_blank)."""
+    clean = "".join(f', {_clean(c.name)} as "{_clean_name(c)}"' for c in present if _has_clean(c))
     return f"(select *{clean} from {scan})"
+
+
+def _has_clean(col: Column) -> bool:
+    return col.type in TYPED or col.type == "email"
+
+
+def _blank(col: Column) -> str:
+    """SQL: the raw value is NULL or blank once trimmed (its clean value would be NULL).
+
+    A value whose first byte is printable ASCII ('!' up to DEL: it sorts at or after '!' and before
+    chr(128), the first two-byte character) is not blank, trim() removing spaces only; only the others are
+    trimmed. For the five required text columns of the ERP order lines this costs 0.2 CPU s less than their
+    clean values did (docs/performance.md).
+    """
+    x = f'"{col.name}"'
+    return f"case when {x} >= '!' and {x} < chr(128) then false else coalesce(trim({x}), '') = '' end"
 
 
 def _typed(col: Column, contract: SourceContract) -> str:
@@ -149,7 +161,7 @@ def _problem(col: Column) -> str:
     raw = f'"{_clean_name(col)}"'
     checks = []
     if col.required:
-        checks.append((f"{raw} is null", f"missing required value in {col.name}"))
+        checks.append((f"{raw} is null" if _has_clean(col) else _blank(col), f"missing required value in {col.name}"))
     if col.type in TYPED:
         checks.append((f"{raw} is not null and {_value(col)} is null", f"not a valid {col.type} in {col.name}"))
     if col.min_value is not None:

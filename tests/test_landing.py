@@ -227,3 +227,16 @@ def test_a_file_the_parser_gives_up_on_midway_fails_clearly(home):
         landing.load_source(ERP)
     assert path.name in str(refused.value)
     assert not lake.has_files(lake.raw_dataset("erp_orders"))
+
+
+def test_blank_text_is_found_exactly_as_trim_finds_it(home):
+    """The shortcut in _blank (required text columns) trims only values whose first byte is not printable ASCII."""
+    values = ["a", " a", "a ", "  ", "", "\ta\t", "\t", "\n", "a\u00a0", "\u3000a", "\u00a0", "\u3000 \u2003",
+              "é", " é", "e\u0301", "\u1680", "\u1680a", "!", "~", "\x7f", "\x01", "a b", "\ufeffa", "\ufeff",
+              "日本 ", "x@y.nl"]  # fmt: skip
+    column = landing.Column("v", "string", True)
+    con = duckdb.connect()
+    con.execute("create table t (v varchar)")
+    con.executemany("insert into t values (?)", [[v] for v in values] + [[None]])
+    pairs = con.execute(f"select v, {landing._blank(column)}, nullif(trim(v), '') is null from t").fetchall()
+    assert [(v, fast) for v, fast, _ in pairs] == [(v, exact) for v, _, exact in pairs]
