@@ -22,7 +22,20 @@
 
 {#- The newest stamp in a column of this incremental model: what it has taken in so far. -#}
 {% macro seen_through(column) -%}
-  (select coalesce(max({{ column }}), cast('1970-01-01' as timestamp)) from {{ this }})
+  {{ newest_in_this(column, 'timestamp', "cast('1970-01-01' as timestamp)") }}
+{%- endmacro %}
+
+{#- The largest value of a column of this model, as a literal read when the model runs, else `otherwise`. A
+    literal lets DuckDB filter on it while scanning: written as a scalar subquery it is joined to every row
+    (0.9 s against 0.05 s for the e-mail facts' changed customers at 1M). At parse time, and on a table that
+    lacks the column (it is then built whole), it stays a subquery that never runs. -#}
+{% macro newest_in_this(column, type, otherwise) -%}
+  {%- if execute and is_incremental_on(column) -%}
+    {%- set newest = run_query('select cast(max(' ~ column ~ ') as varchar) from ' ~ this).columns[0].values()[0] -%}
+    {%- if newest is none -%} {{ otherwise }} {%- else -%} cast('{{ newest }}' as {{ type }}) {%- endif -%}
+  {%- else -%}
+    (select coalesce(max({{ column }}), {{ otherwise }}) from {{ this }})
+  {%- endif -%}
 {%- endmacro %}
 
 {#- is_incremental(), and the table already has the stamp column the model goes by. A table built before the

@@ -11,7 +11,7 @@
 
 {#- The day this table was last counted for. -#}
 {% macro counted_as_of() -%}
-  (select max(as_of_date) from {{ this }})
+  {{ newest_in_this('as_of_date', 'date', 'cast(null as date)') }}
 {%- endmacro %}
 
 {#- Rows whose day left the last `days` days between the last counted day and this run's; every row when this

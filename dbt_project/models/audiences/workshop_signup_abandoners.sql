@@ -7,7 +7,10 @@ with funnel as (
         event_name,
         visit_date
     from {{ ref('stg_ga4_web') }}
-    where event_name in ('workshop_signup_start', 'workshop_signup_complete')
+    where
+        event_name in ('workshop_signup_start', 'workshop_signup_complete')
+        -- a completion counts from its start on, so both lie within the window: the days before are not read
+        and visit_date > {{ days_before(as_of_date(), var('abandoner_window_days')) }}
 ),
 
 abandoned as (
@@ -39,7 +42,10 @@ registrations as (
         any_value(lines.product_name) as workshop_name
     from {{ ref('stg_erp_order_lines') }} as lines
     inner join {{ ref('identity_map') }} as map on map.record_id = 'order:' || lines.order_id
-    where lines.category = 'workshop' and lines.status = 'completed' and lines.product_id like 'WS-%'
+    where
+        lines.category = 'workshop' and lines.status = 'completed' and lines.product_id like 'WS-%'
+        -- a registration counts from the start on, which lies within the window
+        and lines.order_date > {{ days_before(as_of_date(), var('abandoner_window_days')) }}
     group by map.customer_key, substr(lines.product_id, 4)
 ),
 

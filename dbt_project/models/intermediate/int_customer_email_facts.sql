@@ -6,7 +6,7 @@
     pre_hook="{{ delete_customers_to_refresh(customers_with_changed_email()) }}",
 ) }}
 -- E-mail engagement per customer, rolled up from the daily subscriber table. Kept incrementally: a nightly run
--- writes again the customers with e-mail events staged since, an identity change, or clicks leaving the last
+-- writes again the customers with e-mail days changed since, an identity change, or clicks leaving the last
 -- 90 or 365 days (macros/customer_facts.sql).
 with subscribers as (
     {{ customer_records('esp_events', 'subscriber_id', customers_with_changed_email()) }}

@@ -6,7 +6,7 @@
     pre_hook="{{ delete_customers_to_refresh(customers_with_changed_web()) }}",
 ) }}
 -- Web behaviour per customer (known visitors only), with the interest read from the pages they view most.
--- Kept incrementally: a nightly run writes again the customers with web days staged since, an identity
+-- Kept incrementally: a nightly run writes again the customers with web days changed since, an identity
 -- change, or sessions leaving the last 90 or 365 days (macros/customer_facts.sql).
 with visitors as (
     {{ customer_records('ga4_web', 'visitor_id', customers_with_changed_web()) }}
