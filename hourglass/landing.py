@@ -37,8 +37,9 @@ from hourglass.sources import Column, SourceContract
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 TYPED = ("integer", "decimal", "date", "timestamp", "boolean")
-_TRUE = "('true', '1', 'yes', 'ja', 'j', 'y')"
-_FALSE = "('false', '0', 'no', 'nee', 'n')"
+# Spellings of a boolean; 'true' and 'false' come first, as the CASE in _typed tries them in this order.
+_BOOLEANS = (("true", True), ("false", False), ("1", True), ("0", False), ("yes", True), ("no", False),
+             ("ja", True), ("nee", False), ("j", True), ("n", False), ("y", True))  # fmt: skip
 
 
 class LandingError(ValueError):
@@ -143,7 +144,11 @@ def _typed(col: Column, contract: SourceContract) -> str:
             f"when {dutch} then try_strptime({v}, '%d-%m-%Y %H:%M:%S') else try_cast({v} as timestamp) end"
         )
     if col.type == "boolean":
-        return f"case when lower({v}) in {_TRUE} then true when lower({v}) in {_FALSE} then false end"
+        # A CASE, not `lower(v) IN (...)`: DuckDB rewrites an IN list of five or more constants into a join
+        # (its in_clause optimizer), after which the rows no longer leave the query in file order
+        # (_keeps_file_order); the CRM's booleans did that, and its quarantine row numbers were wrong.
+        spellings = " ".join(f"when {_sql_str(text)} then {str(value).lower()}" for text, value in _BOOLEANS)
+        return f"case lower({v}) {spellings} end"
     raise ValueError(f"{col.type} is not a typed column")
 
 
@@ -257,10 +262,15 @@ def _load_one(
         # Unreadable lines the key pass (or an earlier file) recorded; the check query records this file's again.
         con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
         key = key if repeated is not None else []
+        # Numbered as the rows arrive only where DuckDB's plan keeps the file's order; else by a window.
+        query = _check_query(path, header, contract, present, key, numbered=bool(key))
+        numbered = bool(key) or not _keeps_file_order(con, query)
+        if numbered and not key:
+            query = _check_query(path, header, contract, present, key, numbered=True)
         with _registered(con, "repeated_keys", None if repeated is None else pa.table({"h": repeated})):
-            checked = con.sql(_check_query(path, header, contract, present, key))
+            checked = con.sql(query)
             with checked.to_arrow_reader(_BATCH_ROWS) as reader, closing(_read_ahead(reader)) as batches:
-                written = _write_rows(reader.schema, batches, rows_out, path.name, key, contract)
+                written = _write_rows(reader.schema, batches, rows_out, path.name, key, contract, numbered)
     except duckdb.InvalidInputException as exc:  # e.g. line endings mixed within the file
         first = str(exc).splitlines()[0]
         raise LandingError(f"{path}: the CSV parser gave up on this file, nothing of it was loaded: {first}") from exc
@@ -331,15 +341,15 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table | Non
         con.unregister(name)
 
 
-def _check_query(path, header, contract, present, key) -> str:
+def _check_query(path, header, contract, present, key, numbered: bool) -> str:
     """Each row with its typed values, its first problem as _reason and, if it is quarantined, its raw line.
 
-    _row is the row's place among the file's readable rows. Where repeated keys are flagged, the flag is a
-    join (`IN (select ...)`), after which DuckDB does not promise the file's order, so the scan counts the rows
-    (a window, which runs the whole query on one core). Without a key the query is a projection of one scan,
-    whose order DuckDB keeps (docs: "Order Preservation"); _row is then left empty here and _write_rows counts
-    the rows as they arrive, while DuckDB checks them on every core. A row whose key hash repeats is flagged
-    _repeated.
+    _row is the row's place among the file's readable rows. Where `numbered`, the scan counts the rows (a
+    window, which runs the whole query on one core); this is needed where repeated keys are flagged, as the
+    flag is a join (`IN (select ...)`) after which DuckDB does not promise the file's order. Otherwise _row is
+    left empty here and _write_rows counts the rows as they arrive, while DuckDB checks them on every core:
+    only right where the plan is projections and filters over the one scan (_keeps_file_order). A row whose
+    key hash repeats is flagged _repeated.
     """
     extra = [name for name in header if name not in {c.name for c in present}]
     problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
@@ -352,16 +362,36 @@ def _check_query(path, header, contract, present, key) -> str:
     raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
     repeated = f"{_key_hash(key)} in (select h from repeated_keys)" if key else "false"
     scan = _scan(path, header, contract)
-    numbered = f"(select *, row_number() over () as _row from {scan})" if key else scan
-    row = "_row" if key else "null::bigint as _row"
+    rows = f"(select *, row_number() over () as _row from {scan})" if numbered else scan
+    row = "_row" if numbered else "null::bigint as _row"
     return f"""
         select {", ".join(loaded)}, {row}, _reason, _repeated,
                case when _reason is not null or _repeated then {raw_line} end as _raw_line
         from (
             select *, coalesce({problems}) as _reason, {repeated} as _repeated
-            from {_converted(numbered, present, contract)}
+            from {_converted(rows, present, contract)}
         )
         """
+
+
+# Physical operators that pass rows on in the order they get them, one input each.
+_ORDER_KEEPING = {"PROJECTION", "FILTER"}
+
+
+def _keeps_file_order(con: duckdb.DuckDBPyConnection, query: str) -> bool:
+    """Whether DuckDB hands over the query's rows in file order: its plan is a chain of projections and filters
+    over the one CSV scan, and insertion order is preserved (docs: "Order Preservation").
+
+    The SQL alone does not tell: the optimizer turns an IN list of five or more constants into a join
+    (duckdb/duckdb#24398), and a contract rule may bring in anything. Anything but such a chain gets no; the
+    caller then numbers the rows in the query.
+    """
+    if not con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]:
+        return False
+    (plan,) = json.loads(con.execute(f"explain (format json) {query}").fetchall()[0][1])
+    while plan["name"] in _ORDER_KEEPING and len(plan.get("children", [])) == 1:
+        plan = plan["children"][0]
+    return plan["name"] == "READ_CSV" and not plan.get("children")
 
 
 @dataclass
@@ -379,8 +409,11 @@ def _write_rows(
     file_name: str,
     key: list[Column],
     contract: SourceContract,
+    numbered: bool,
 ) -> _Written:
     """Good rows to the rows file, batch by batch; bad ones kept with their row number, reason and raw line.
+
+    Rows the query has not `numbered` are numbered here as they arrive (_check_query, _keeps_file_order).
 
     Rows whose key hash repeats are held back until every batch is in; then the first of each key, by row
     number, is written after the others and the later ones quarantined.
@@ -403,7 +436,7 @@ def _write_rows(
     # pyarrow's Parquet writer is about twice as fast as DuckDB's here (docs/performance.md)
     with pq.ParquetWriter(rows_out, schema) as parquet, _row_groups_in_thread(parquet) as out:
         for batch in batches:
-            if not key:  # the rows come in file order (_check_query): numbered here as they arrive
+            if not numbered:  # the rows come in file order (_keeps_file_order): numbered as they arrive
                 numbers = pa.array(np.arange(counted + 1, counted + 1 + batch.num_rows, dtype=np.int64))
                 batch = batch.set_column(numbered_at, "_row", numbers)
             counted += batch.num_rows

@@ -1,5 +1,7 @@
 """Landing files -> lake: contract checks, quarantine accounting, schema drift, idempotent reloads."""
 
+import dataclasses
+
 import duckdb
 import pytest
 from conftest import write_landing
@@ -240,3 +242,54 @@ def test_blank_text_is_found_exactly_as_trim_finds_it(home):
     con.executemany("insert into t values (?)", [[v] for v in values] + [[None]])
     pairs = con.execute(f"select v, {landing._blank(column)}, nullif(trim(v), '') is null from t").fetchall()
     assert [(v, fast) for v, fast, _ in pairs] == [(v, exact) for v, _, exact in pairs]
+
+
+# A rule DuckDB plans as a join: an IN list of five or more constants becomes a MARK join (duckdb/duckdb#24398).
+_JOINED_RULE = ("{language} in ('xx', 'yy', 'zz', 'qq', 'ww')", "unknown language")
+
+
+@pytest.mark.parametrize("rules", [(), (_JOINED_RULE,)], ids=["crm", "crm-with-a-rule-planned-as-a-join"])
+def test_quarantined_rows_are_numbered_by_their_place_in_the_file_when_read_in_parallel(home, monkeypatch, rules):
+    """Sources whose repeats are versions (CRM, subscriptions, ERP) are numbered as the rows arrive, which is
+    only right if the check query hands them over in file order. The CRM's booleans were converted with
+    `lower(v) IN (five or more values)`, which DuckDB plans as a join: on two threads its rows came out of
+    order and every quarantined row got another record's number. Where the plan is not a plain scan (here a
+    rule that becomes a join) the query must number the rows itself."""
+    connect = duckdb.connect
+
+    def two_threads(*args, **kwargs):
+        con = connect(*args, **kwargs)
+        con.execute("set threads = 2")  # the file is read in parallel on any machine
+        return con
+
+    monkeypatch.setattr(landing.duckdb, "connect", two_threads)
+    bools = ["true", "false", "ja", "nee", "", "1", "0"]
+    rows = [
+        crm_row(f"C{i:07d}", email=f"c{i}@example.nl", household_partner=bools[i % 7], consent_sms_marketing="true")
+        for i in range(1, 120_001)
+    ]
+    bad = [7, 20_001, 45_678, 77_777, 119_999]  # row numbers: data rows counted from 1, the header not counted
+    for n in bad:
+        rows[n - 1] = crm_row(f"C{n:07d}", email="geen")
+    write_landing(home, "crm_customers", "crm_customers_2026-11-20.csv", rows)
+    (result,) = landing.load_source(dataclasses.replace(CRM, rules=rules))
+    assert (result.rows_loaded, result.rows_quarantined) == (120_000 - len(bad), len(bad))
+    quarantine = lake_df("crm_customers", lake.quarantine_dataset).sort_values("row_number")
+    assert list(quarantine["row_number"]) == bad
+    assert [line.split(",")[0] for line in quarantine["raw_line"]] == [f"C{n:07d}" for n in bad]
+
+
+@pytest.mark.parametrize("source", sorted(CONTRACTS))
+def test_every_source_without_repeated_keys_is_numbered_as_it_arrives(home, source):
+    """The fast path (rows numbered in Python, DuckDB checking on every core) holds for every contract: its
+    check query is projections over the one CSV scan, nothing DuckDB would reorder."""
+    contract = CONTRACTS[source]
+    path = write_landing(home, source, f"{source}_2026-11-20.csv", [{}])
+    header = landing._check_structure(path, contract)
+    present = [c for c in contract.columns if c.name in header]
+    query = landing._check_query(path, header, contract, present, [], numbered=False)
+    assert landing._keeps_file_order(duckdb.connect(), query)
+    text = next(c.name for c in present if c.type == "string")
+    joined = dataclasses.replace(contract, rules=(("{" + text + "} in ('1', '2', '3', '4', '5')", "x"),))
+    query = landing._check_query(path, header, joined, present, [], numbered=False)
+    assert not landing._keeps_file_order(duckdb.connect(), query)
