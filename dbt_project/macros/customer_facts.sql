@@ -14,26 +14,30 @@
   {{ newest_in_this('as_of_date', 'date', 'cast(null as date)') }}
 {%- endmacro %}
 
-{#- Rows whose day left the last `days` days between the last counted day and this run's; every row when this
-    run is for an earlier day than the last (the windows then move back). -#}
-{% macro leaving_window(column, days) -%}
+{#- Rows whose day left the last `days` days between `counted` (counted_as_of(), read once by the caller) and this
+    run's day; every row when this run is for an earlier day than the last (the windows then move back). -#}
+{% macro leaving_window(column, days, counted) -%}
   (
-    ({{ column }} > {{ days_before(counted_as_of(), days) }} and {{ column }} <= {{ days_before(as_of_date(), days) }})
-    or {{ counted_as_of() }} > {{ as_of_date() }}
+    ({{ column }} > {{ days_before(counted, days) }} and {{ column }} <= {{ days_before(as_of_date(), days) }})
+    or {{ counted }} > {{ as_of_date() }}
   )
 {%- endmacro %}
 
+{#- The customers identity wrote a record of since `since`: each record's customer, and the customer whose anchor
+    it was. A customer merged into another keeps no record under its key, but its anchor record was written
+    again: its key is that record's hash. One scan of identity_map for both. -#}
+{% macro customers_identity_wrote(since) -%}
+  select unnest([map.customer_key, {{ customer_key_of('map.record_id') }}]) as customer_key
+  from {{ ref('identity_map') }} as map
+  where map.resolved_at > {{ since }}
+{%- endmacro %}
+
 {#- The customer keys to write again: `changed` (a query of customer_key, from the model's own sources) and every
-    customer identity_map wrote since. A customer merged into another keeps no record under its key, but its
-    anchor record was written again: its key is that record's hash. -#}
+    customer identity_map wrote since. -#}
 {% macro customers_to_refresh(changed) -%}
   {{ changed }}
   union
-  select map.customer_key from {{ ref('identity_map') }} as map where map.resolved_at > {{ seen_through('built_at') }}
-  union
-  select {{ customer_key_of('map.record_id') }}
-  from {{ ref('identity_map') }} as map
-  where map.resolved_at > {{ seen_through('built_at') }}
+  {{ customers_identity_wrote(seen_through('built_at')) }}
 {%- endmacro %}
 
 {#- The pre_hook of a facts model: its refreshed customers' old rows go, gone customers' included. -#}
@@ -45,39 +49,43 @@
 
 {#- Orders new or moved to another customer since, and customers with an order leaving the last 365 days. -#}
 {% macro customers_with_changed_orders() -%}
+  {%- set seen = seen_through('built_at') -%}
   select orders.customer_key
   from {{ ref('int_orders') }} as orders
   where
-    orders.staged_at > {{ seen_through('built_at') }}
-    or orders.resolved_at > {{ seen_through('built_at') }}
-    or (orders.order_amount > 0 and {{ leaving_window('orders.order_date', 365) }})
+    orders.staged_at > {{ seen }}
+    or orders.resolved_at > {{ seen }}
+    or (orders.order_amount > 0 and {{ leaving_window('orders.order_date', 365, counted_as_of()) }})
 {%- endmacro %}
 
 {#- Orders new or moved since; the months a customer bought in do not depend on the day. -#}
 {% macro customers_with_changed_order_months() -%}
+  {%- set seen = seen_through('built_at') -%}
   select orders.customer_key
   from {{ ref('int_orders') }} as orders
-  where orders.staged_at > {{ seen_through('built_at') }} or orders.resolved_at > {{ seen_through('built_at') }}
+  where orders.staged_at > {{ seen }} or orders.resolved_at > {{ seen }}
 {%- endmacro %}
 
-{#- Subscribers with e-mail days changed since, or clicks leaving the last 90 or 365 days. -#}
+{#- Customers with days of a daily model (subscriber or visitor days) changed since, or with activity (`active`,
+    SQL over `daily`) leaving the last 90 or 365 days. -#}
+{% macro customers_with_changed_days(model, prefix, key, day, active) -%}
+  {%- set counted = counted_as_of() -%}
+  select map.customer_key
+  from {{ ref(model) }} as daily
+  inner join {{ ref('identity_map') }} as map on map.record_id = '{{ prefix }}:' || daily.{{ key }}
+  where
+    daily.changed_at > {{ seen_through('built_at') }}
+    or ({{ active }} and (
+      {{ leaving_window('daily.' ~ day, 90, counted) }} or {{ leaving_window('daily.' ~ day, 365, counted) }}
+    ))
+{%- endmacro %}
+
 {% macro customers_with_changed_email() -%}
-  select map.customer_key
-  from {{ ref('int_esp_events_daily') }} as daily
-  inner join {{ ref('identity_map') }} as map on map.record_id = 'esp:' || daily.subscriber_id
-  where
-    daily.changed_at > {{ seen_through('built_at') }}
-    or (daily.clicks > 0 and ({{ leaving_window('daily.event_date', 90) }} or {{ leaving_window('daily.event_date', 365) }}))
+  {{ customers_with_changed_days('int_esp_events_daily', 'esp', 'subscriber_id', 'event_date', 'daily.clicks > 0') }}
 {%- endmacro %}
 
-{#- Visitors with web days changed since, or sessions leaving the last 90 or 365 days. -#}
 {% macro customers_with_changed_web() -%}
-  select map.customer_key
-  from {{ ref('int_ga4_web_daily') }} as daily
-  inner join {{ ref('identity_map') }} as map on map.record_id = 'ga4:' || daily.visitor_id
-  where
-    daily.changed_at > {{ seen_through('built_at') }}
-    or (daily.sessions > 0 and ({{ leaving_window('daily.visit_date', 90) }} or {{ leaving_window('daily.visit_date', 365) }}))
+  {{ customers_with_changed_days('int_ga4_web_daily', 'ga4', 'visitor_id', 'visit_date', 'daily.sessions > 0') }}
 {%- endmacro %}
 
 {#- Whether `column` (a customer key) is one to write again: every key on a full build. -#}
@@ -100,18 +108,19 @@
 
 {#- CRM records and leads staged since (a changed value), and e-mail links of subscribers written since. -#}
 {% macro customers_with_changed_profile() -%}
+  {%- set seen = seen_through('built_at') -%}
   select map.customer_key
   from {{ ref('stg_crm_customers') }} as crm
   inner join {{ ref('identity_map') }} as map on map.record_id = 'crm:' || crm.customer_id
-  where crm.staged_at > {{ seen_through('built_at') }}
+  where crm.staged_at > {{ seen }}
   union
   select map.customer_key
   from {{ ref('stg_leads') }} as leads
   inner join {{ ref('identity_map') }} as map on map.record_id = 'lead:' || leads.lead_id
-  where leads.staged_at > {{ seen_through('built_at') }}
+  where leads.staged_at > {{ seen }}
   union
   select map.customer_key
   from {{ ref('int_identity_links') }} as links
   inner join {{ ref('identity_map') }} as map on links.record_id = map.record_id
-  where links.source = 'esp_events' and links.linked_at > {{ seen_through('built_at') }}
+  where links.source = 'esp_events' and links.linked_at > {{ seen }}
 {%- endmacro %}

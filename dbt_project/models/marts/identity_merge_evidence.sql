@@ -5,11 +5,7 @@
     on_schema_change='append_new_columns',
     pre_hook="{% if is_incremental_on('resolved_at') %}
         delete from {{ this }} where customer_key in (
-            select customer_key from {{ ref('identity_map') }} where resolved_at > {{ seen_through('resolved_at') }}
-            union
-            select {{ customer_key_of('record_id') }}
-            from {{ ref('identity_map') }}
-            where resolved_at > {{ seen_through('resolved_at') }}
+            {{ customers_identity_wrote(seen_through('resolved_at')) }}
         )
     {% endif %}",
 ) }}
