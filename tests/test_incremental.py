@@ -1,7 +1,9 @@
 """Incremental models: nightly runs that each add a few days end where a full refresh ends."""
 
+import os
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -10,6 +12,7 @@ from conftest import AS_OF
 from dagster_dbt import DbtCliResource
 from test_middle import Warehouse
 
+from hourglass.assets.models import child_environment
 from hourglass.project import dbt_project
 
 # Each incremental model with the day it is incremental on.
@@ -51,8 +54,12 @@ READERS = [
 
 def build(day, *extra: str) -> None:
     dbt = DbtCliResource(project_dir=dbt_project)
-    args = ["build", "--select", " ".join([*DAILY, *CHANGED, *READERS]), "--vars", f'{{"as_of_date": "{day}"}}', *extra]
-    dbt.cli(args, raise_on_error=True).wait()
+    args = ["build", "--select", " ".join([*DAILY, *CHANGED, *READERS]), *extra]
+    # The day as Dagster passes it, and one target per home: the builds after the first skip dbt's parse.
+    target = Path(os.environ["HOURGLASS_HOME"]) / "dbt-target"
+    with child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
+        invocation = dbt.cli(args, raise_on_error=True, target_path=target)
+    invocation.wait()
 
 
 def snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:

@@ -1,5 +1,6 @@
 """Daily partitions on the event-sized models: a date range backfilled from the CLI in one dbt run."""
 
+import os
 import subprocess
 
 import dagster as dg
@@ -54,3 +55,26 @@ def test_a_cli_backfill_rebuilds_exactly_its_days(pipeline, tmp_path):
             (run,) = instance.get_runs()  # one run for the whole range (BackfillPolicy.single_run)
     assert run.tags["dagster/asset_partition_range_start"] == START
     assert run.tags["dagster/asset_partition_range_end"] == END
+
+
+def test_a_runs_day_reaches_dbt_through_the_environment_without_a_new_parse(home, dbt_manifest, monkeypatch, tmp_path):
+    """Each night has another day: as a dbt var it would make every run parse the project again."""
+    from dagster_dbt import DbtCliResource
+
+    from hourglass.assets.models import child_environment
+    from hourglass.project import dbt_project
+
+    monkeypatch.delenv("HOURGLASS_AS_OF_DATE", raising=False)
+    settings.ensure_audience_dir()
+    dbt = DbtCliResource(project_dir=dbt_project)
+    target = tmp_path / "target"  # the second run finds the first one's parse here (this home is new to dbt)
+    parses = []
+    for day in ("2026-03-01", "2026-03-02"):
+        with child_environment(HOURGLASS_AS_OF_DATE=day):
+            invocation = dbt.cli(["compile", "--select", "welcome_new_members"], target_path=target)
+        invocation.wait()
+        compiled = target / "compiled" / "hourglass" / "models" / "audiences" / "welcome_new_members.sql"
+        assert f"cast('{day}' as date)" in compiled.read_text()
+        parses.append((target / "dbt.log").read_text().count("no changes found, skipping parsing"))
+    assert parses == [0, 1]  # the first run parsed (a new target), the second did not
+    assert "HOURGLASS_AS_OF_DATE" not in os.environ  # set for the dbt process only

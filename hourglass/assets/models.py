@@ -9,7 +9,9 @@ Three dbt asset definitions over one project:
 """
 
 import json
+import os
 from collections.abc import Mapping
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -53,13 +55,32 @@ class HourglassTranslator(DagsterDbtTranslator):
 translator = HourglassTranslator()
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dict | None = None):
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, dbt_vars: dict | None = None):
+    """`dbt build` for `day`, given as HOURGLASS_AS_OF_DATE rather than a var: dbt parses the whole project
+    again when its vars differ from the saved parse, and every night's day differs (1.7 s a run)."""
     from hourglass import activation
 
     settings.ensure_audience_dir()
     activation.ensure_receipts()
-    dbt_vars = dbt_vars or {"as_of_date": run_as_of(context).isoformat()}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    args = ["build", "--vars", json.dumps(dbt_vars)] if dbt_vars else ["build"]
+    with child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
+        invocation = dbt.cli(args, context=context)  # the dbt process starts here, with this environment
+    yield from invocation.stream()
+
+
+@contextmanager
+def child_environment(**values: str):
+    """os.environ with `values` set, for a child process started inside; restored afterwards."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(
@@ -75,10 +96,10 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, dbt_vars: dic
 def event_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
-    dbt_vars = {"as_of_date": (end - timedelta(days=1)).isoformat()}
+    dbt_vars = None
     if end - start > timedelta(days=1):  # a backfill: exactly its days; one day: the usual lookback for late data
-        dbt_vars |= {"incremental_start": start.isoformat(), "incremental_end": end.isoformat()}
-    yield from _build(context, dbt, dbt_vars)
+        dbt_vars = {"incremental_start": start.isoformat(), "incremental_end": end.isoformat()}
+    yield from _build(context, dbt, end - timedelta(days=1), dbt_vars)
 
 
 @dbt_assets(
@@ -89,7 +110,7 @@ def event_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     pool="warehouse",  # DuckDB allows one writing process: warehouse writers queue in this pool
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt)
+    yield from _build(context, dbt, run_as_of(context))
 
 
 @dbt_assets(
@@ -101,4 +122,4 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     pool="warehouse",
 )
 def effect_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt)
+    yield from _build(context, dbt, run_as_of(context))
