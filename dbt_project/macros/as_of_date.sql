@@ -29,6 +29,18 @@
   {{ newest_in_this(column, 'timestamp', "cast('1970-01-01' as timestamp)") }}
 {%- endmacro %}
 
+{#- The first day (a model's `day` column) among the rows of `relation` staged after `seen`, as a literal read
+    when the model runs; a day after every row when none was. -#}
+{% macro first_day_staged_since(relation, day, seen) -%}
+  {%- if execute -%}
+    {%- set query = 'select cast(min(' ~ day ~ ') as varchar) from ' ~ relation ~ ' where staged_at > ' ~ seen -%}
+    {%- set first = run_query(query).columns[0].values()[0] -%}
+    cast('{{ first if first is not none else '9999-12-31' }}' as date)
+  {%- else -%}
+    current_date
+  {%- endif -%}
+{%- endmacro %}
+
 {#- The largest value of a column of this model, as a literal read when the model runs, else `otherwise`. A
     literal lets DuckDB filter on it while scanning: written as a scalar subquery it is joined to every row
     (0.9 s against 0.05 s for the e-mail facts' changed customers at 1M). At parse time, and on a table that
