@@ -13,6 +13,17 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
+# The inputs per customer, in weeks, as the dbt models project them from int_customer_orders in DuckDB.
+INPUTS = (
+    "orders - 1 as x, (tenure_days - recency_days) / 7 as t_x, tenure_days / 7 as age, "
+    "coalesce(average_repeat_order_value, 0) as mean_value"
+)
+
+
+def input_arrays(table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x, t_x, T and the mean repeat order value of an Arrow table with the INPUTS columns."""
+    return tuple(table[name].to_numpy().astype(float) for name in ("x", "t_x", "age", "mean_value"))
+
 
 @dataclass(frozen=True)
 class BgNbd:

@@ -52,9 +52,9 @@ READERS = [
 ]
 
 
-def build(day, *extra: str) -> None:
+def build(day, *extra: str, select: str = " ".join([*DAILY, *CHANGED, *READERS])) -> None:
     dbt = DbtCliResource(project_dir=dbt_project)
-    args = ["build", "--select", " ".join([*DAILY, *CHANGED, *READERS]), *extra]
+    args = ["build", "--select", select, *extra]
     # The day as Dagster passes it, and one target per home: the builds after the first skip dbt's parse.
     target = Path(os.environ["HOURGLASS_HOME"]) / "dbt-target"
     with child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
@@ -282,3 +282,36 @@ def test_a_late_event_reaches_the_customer_facts(pipeline):
         pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=name)
     assert clicks_after == (clicks_before or 0) + 1
     assert restamped == (1, 1)  # of that day's rows, only the late click's is stamped again
+
+
+def test_a_clv_fit_serves_until_it_is_clv_refit_days_old(pipeline):
+    """The nightly CLV predicts with the newest fit; a new fit comes once it is clv_refit_days old (7), when it was
+    made for a later day, or on a full refresh."""
+    home, _ = pipeline
+    wh = Warehouse(home)
+    models = "int_customer_clv_fit int_customer_clv"
+
+    def fits() -> list[dict]:
+        return wh.one("select list({'day': fitted_for, 'r': r, 'q': q} order by fitted_at) from int_customer_clv_fit")[0]
+
+    def days() -> list:
+        return [fit["day"] for fit in fits()]
+
+    def used() -> list:
+        return wh.one("select list(distinct fitted_for) from int_customer_clv")[0]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        first = fits()
+        assert days() == [AS_OF] and first[0]["r"] > 0
+        build(AS_OF + timedelta(days=6), select=models)  # six days on: the fit stands
+        assert fits() == first and used() == [AS_OF]
+        build(AS_OF + timedelta(days=7), select=models)  # a week on: fitted again, the history kept
+        assert days() == [AS_OF, AS_OF + timedelta(days=7)]
+        assert used() == [AS_OF + timedelta(days=7)]
+        build(AS_OF + timedelta(days=1), select=models)  # a day before the newest fit: that fit saw later data
+        assert days()[-1] == AS_OF + timedelta(days=1)
+        build(AS_OF + timedelta(days=2), "--vars", '{"clv_refit_days": 1}', select=models)  # every night
+        assert days()[-1] == AS_OF + timedelta(days=2)
+        build(AS_OF, "--full-refresh", select=models)
+        assert days() == [AS_OF] and used() == [AS_OF]
