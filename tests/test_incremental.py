@@ -292,7 +292,8 @@ def test_a_clv_fit_serves_until_it_is_clv_refit_days_old(pipeline):
     models = "int_customer_clv_fit int_customer_clv"
 
     def fits() -> list[dict]:
-        return wh.one("select list({'day': fitted_for, 'r': r, 'q': q} order by fitted_at) from int_customer_clv_fit")[0]
+        sql = "select list({'day': fitted_for, 'r': r, 'q': q} order by fitted_at) from int_customer_clv_fit"
+        return wh.one(sql)[0]
 
     def days() -> list:
         return [fit["day"] for fit in fits()]
