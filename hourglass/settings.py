@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -120,3 +121,18 @@ def dagster_home() -> Path:
     if not config.exists():
         config.write_text(DAGSTER_YAML)
     return path
+
+
+@contextmanager
+def child_environment(**values: str):
+    """os.environ with `values` set, for a child process started inside; restored afterwards."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -61,7 +61,6 @@ def test_a_runs_day_reaches_dbt_through_the_environment_without_a_new_parse(home
     """Each night has another day: as a dbt var it would make every run parse the project again."""
     from dagster_dbt import DbtCliResource
 
-    from hourglass.assets.models import child_environment
     from hourglass.project import dbt_project
 
     monkeypatch.delenv("HOURGLASS_AS_OF_DATE", raising=False)
@@ -70,7 +69,7 @@ def test_a_runs_day_reaches_dbt_through_the_environment_without_a_new_parse(home
     target = tmp_path / "target"  # the second run finds the first one's parse here (this home is new to dbt)
     parses = []
     for day in ("2026-03-01", "2026-03-02"):
-        with child_environment(HOURGLASS_AS_OF_DATE=day):
+        with settings.child_environment(HOURGLASS_AS_OF_DATE=day):
             invocation = dbt.cli(["compile", "--select", "welcome_new_members"], target_path=target)
         invocation.wait()
         compiled = target / "compiled" / "hourglass" / "models" / "audiences" / "welcome_new_members.sql"

@@ -1,7 +1,8 @@
 {#- The rows of `newest` (a CTE of one row per `key`) to write: on an incremental run only those that differ from
-    the stored row, found by a hash of the whole row. -#}
-{% macro changed_rows(newest, key) -%}
-  {%- if is_incremental_on('staged_at') -%}
+    the stored row, found by a hash of the whole row (row_hash). `stamp` is the column that says when a row was
+    written: a table without it is written whole. -#}
+{% macro changed_rows(newest, key, stamp='staged_at') -%}
+  {%- if is_incremental_on(stamp) -%}
     select {{ newest }}.*
     from {{ newest }}
     left join {{ this }} as stored on {{ newest }}.{{ key }} = stored.{{ key }}

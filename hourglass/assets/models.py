@@ -9,9 +9,7 @@ Three dbt asset definitions over one project:
 """
 
 import json
-import os
 from collections.abc import Mapping
-from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -63,24 +61,9 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, db
     settings.ensure_audience_dir()
     activation.ensure_receipts()
     args = ["build", "--vars", json.dumps(dbt_vars)] if dbt_vars else ["build"]
-    with child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
+    with settings.child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
         invocation = dbt.cli(args, context=context)  # the dbt process starts here, with this environment
     yield from invocation.stream()
-
-
-@contextmanager
-def child_environment(**values: str):
-    """os.environ with `values` set, for a child process started inside; restored afterwards."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dbt_assets(

@@ -1,42 +1,16 @@
--- One row per customer: who they are, what they do, where they stand and which segments they are in.
+-- One row per customer: who they are, what they do, where they stand, which segments they are in and what they
+-- are predicted to be worth. A view over int_customer_360, adding what moves for nearly every customer every day:
+-- the days since the last order, and the predicted CLV (int_customer_clv). At 1M customers an audience reading it
+-- spends about 0.03 s on that.
+{{ config(materialized='view') }}
+
 select
-    profile.*,
-    coalesce(orders.orders, 0) as orders,
-    orders.first_order_date,
-    orders.last_order_date,
-    orders.recency_days,
-    coalesce(orders.monetary_value, 0) as monetary_value,
-    orders.average_order_value,
-    coalesce(orders.orders_last_365_days, 0) as orders_last_365_days,
-    orders.categories_bought,
-    coalesce(subs.has_active_magazine, false) as has_active_magazine,
-    coalesce(subs.has_active_season_ticket, false) as has_active_season_ticket,
-    subs.next_subscription_end_date,
-    coalesce(email.emails_sent, 0) as emails_sent,
-    coalesce(email.email_opens, 0) as email_opens,
-    coalesce(email.email_clicks, 0) as email_clicks,
-    email.last_email_click_at,
-    coalesce(email.has_unsubscribed, false) as has_unsubscribed,
-    coalesce(web.web_sessions, 0) as web_sessions,
-    coalesce(web.web_page_views, 0) as web_page_views,
-    web.last_visit_date,
-    web.top_web_interest,
-    coalesce(service.service_contacts, 0) as service_contacts,
-    coalesce(service.complaints, 0) as complaints,
-    service.last_nps_score,
-    service.last_nps_class,
-    clv.expected_purchases as predicted_purchases,
-    clv.probability_alive,
-    clv.expected_order_value as predicted_order_value,
-    coalesce(clv.predicted_clv, 0) as predicted_clv,
-    lifecycle.lifecycle_stage,
-    segments.* exclude (customer_key)  -- noqa: RF02
-from {{ ref('int_customer_profile') }} as profile
-left join {{ ref('int_customer_orders') }} as orders on profile.customer_key = orders.customer_key
-left join {{ ref('int_customer_subscriptions') }} as subs on profile.customer_key = subs.customer_key
-left join {{ ref('int_customer_email') }} as email on profile.customer_key = email.customer_key
-left join {{ ref('int_customer_web') }} as web on profile.customer_key = web.customer_key
-left join {{ ref('int_customer_service') }} as service on profile.customer_key = service.customer_key
-left join {{ ref('int_customer_clv') }} as clv on profile.customer_key = clv.customer_key
-inner join {{ ref('int_customer_lifecycle') }} as lifecycle on profile.customer_key = lifecycle.customer_key
-inner join {{ ref('customer_segments') }} as segments on profile.customer_key = segments.customer_key
+    customer.* exclude (row_hash, built_at) replace (  -- noqa: RF02
+        {{ days_between('customer.last_order_date', as_of_date()) }} as recency_days,
+        clv.expected_purchases as predicted_purchases,
+        clv.probability_alive as probability_alive,
+        clv.expected_order_value as predicted_order_value,
+        coalesce(clv.predicted_clv, 0) as predicted_clv
+    )
+from {{ ref('int_customer_360') }} as customer
+left join {{ ref('int_customer_clv') }} as clv on customer.customer_key = clv.customer_key
