@@ -31,3 +31,26 @@
       on {% for key in keys %}{{ rows }}.{{ key }} = stored.{{ key }} and {% endfor %}{{ rows }}.row_hash = stored.row_hash
   {% endif %}
 {%- endmacro %}
+
+{#- source('lake', name) for an incremental staging model that reads every version of a source (a CRM full
+    export, lead deliveries): on an incremental run, when no file of the source was written to the lake after
+    the model's newest staged row, nothing in it can have changed, and the model reads none of it. At 1M
+    customers that is 1.3 s of a night without a new CRM export. A file written during a run is newer than
+    that run's stamp, so the next run reads it again at worst. -#}
+{% macro lake_source_if_landed(name) -%}
+  {%- set relation = source('lake', name) -%}
+  {%- if execute and is_incremental_on('staged_at') -%}
+    {%- set files = (relation | string).split("'")[1] -%}
+    {%- set query -%}
+      select count(*) from read_blob('{{ files }}')
+      where epoch(last_modified) > epoch({{ seen_through('staged_at') }})
+    {%- endset -%}
+    {%- if run_query(query).columns[0].values()[0] == 0 -%}
+      (select * from {{ relation }} where false)
+    {%- else -%}
+      {{ relation }}
+    {%- endif -%}
+  {%- else -%}
+    {{ relation }}
+  {%- endif -%}
+{%- endmacro %}

@@ -6,14 +6,15 @@
 ) }}
 -- One row per CRM customer: the newest version, contact details normalised for matching and sending.
 -- Incremental: every version is read (the CRM is small next to the events), but a run writes again only the
--- customers whose newest version changed, stamped staged_at: identity and the profile look again at those.
+-- customers whose newest version changed, stamped staged_at: identity and the profile look again at those. A
+-- run after which no CRM file landed reads none (lake_source_if_landed).
 with versions as (
     select
         *,
         row_number() over (
             partition by customer_id order by updated_at desc, load_date desc, _source_file desc
         ) as version_rank
-    from {{ source('lake', 'crm_customers') }}
+    from {{ lake_source_if_landed('crm_customers') }}
 ),
 
 cleaned as (

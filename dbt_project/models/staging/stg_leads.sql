@@ -19,7 +19,7 @@ with cleaned as (
         created_at,
         coalesce(consent_email_marketing, false) as consent_email_marketing,
         consent_email_marketing_at
-    from {{ source('lake', 'leads') }}
+    from {{ lake_source_if_landed('leads') }}
     qualify row_number() over (partition by lead_id order by load_date desc, _source_file desc) = 1
 ),
 
