@@ -9,8 +9,8 @@ of its own (wall time and peak memory from wait4):
 2. `dbt run` of the models doing the same core work (identity_map, int_customer_orders/_email/_web,
    int_customer_lifecycle and what they need), on an empty warehouse: the ratio to 1 is the figure that matters;
 3. `dbt build` of the whole middle with --full-refresh as of the day before (tests excluded);
-4. then the nightly `dbt build` as of the next day, incremental models taking in only the new days: its share
-   of the full build, with the slowest models of both.
+4. then the nightly `dbt build` as of the next day, incremental models taking in only the new days, three times
+   from the same full build (the median counts): its share of the full build, with the slowest models of both.
 """
 
 import argparse
@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.common import AS_OF, measured, table
 
 CORE = "+int_customer_lifecycle +int_customer_email +int_customer_web"
+NIGHTS = 3
 SCRIPT = Path(__file__).with_name("middle_script.sql")
 
 
@@ -104,12 +105,15 @@ def main() -> None:
 
     from hourglass.project import dbt_project, prepare
 
-    prepare()  # `dbt parse`: each step starts from the saved parse, as under Dagster (dagster-dbt copies it)
+    # `dbt parse` for this home (the profile names its warehouse, and a parse for another profile is not reused):
+    # each step starts from the saved parse, as under Dagster, whose dbt resource copies it
+    os.environ["HOURGLASS_HOME"] = str(home)
+    prepare()
 
-    def dbt_step(verb: str, as_of, *extra: str) -> tuple[float, float, tuple]:
+    def dbt_step(verb: str, as_of, *extra: str, run: int = 0) -> tuple[float, float, tuple]:
         (home / "warehouse.duckdb.wal").unlink(missing_ok=True)
-        target = home / f"target-{verb}-{as_of}"
-        target.mkdir()
+        target = home / f"target-{verb}-{as_of}" / str(run)
+        target.mkdir(parents=True)
         shutil.copy(dbt_project.project_dir / dbt_project.target_path / "partial_parse.msgpack", target)
         command = [dbt, verb, "--target-path", str(target), *extra]
         seconds, peak = measured(command, {**env, "HOURGLASS_AS_OF_DATE": as_of.isoformat()}, cwd=project)
@@ -127,7 +131,14 @@ def main() -> None:
     # no tests: data tests check the data, not the speed; unit tests are left out of runs (as in Dagster's)
     no_tests = ("--exclude", "test_type:data", "--exclude-resource-type", "unit_test")
     full_s, full_gb, full_slow = dbt_step("build", day_before, "--full-refresh", *no_tests)
-    inc_s, inc_gb, inc_slow = dbt_step("build", AS_OF, *no_tests)
+    # The nightly is short, so the median of NIGHTS runs, each from the same full build (a copy of it).
+    shutil.copy(home / "warehouse.duckdb", home / "full-build.duckdb")
+    nights = []
+    for run in range(NIGHTS):
+        shutil.copy(home / "full-build.duckdb", home / "warehouse.duckdb")
+        nights.append(dbt_step("build", AS_OF, *no_tests, run=run))
+    (home / "full-build.duckdb").unlink()
+    inc_s, inc_gb, inc_slow = sorted(nights, key=lambda night: night[0])[NIGHTS // 2]
 
     print(f"the dbt middle at {args.customers:,} customers, {os.cpu_count()} cores, one run each")
     rows = [
@@ -139,7 +150,8 @@ def main() -> None:
     print(table(["step", "seconds", "peak GB", "vs script"], rows))
     print(f"the same work: script and dbt give {agree:,} of {customers:,} customers the same lifecycle stage")
     print(f"core dbt / script: {core_s / script_s:.2f}x (target at most 2x)")
-    print(f"incremental nightly / full build: {inc_s / full_s:.0%} (target at most 15%)")
+    print(f"incremental nightly / full build: {inc_s / full_s:.1%} (target at most 15%); the {NIGHTS} nightly runs: "
+          + ", ".join(f"{night[0]:.1f} s" for night in nights))  # fmt: skip
     print(table(
         ["model time (summed over models)", "full build s", "nightly s", "nightly / full"],
         [[name, f"{full:.1f}", f"{inc:.1f}", f"{inc / full:.0%}"]
