@@ -33,12 +33,17 @@
     when the model runs; a day after every row when none was. -#}
 {% macro first_day_staged_since(relation, day, seen) -%}
   {%- if execute -%}
-    {%- set query = 'select cast(min(' ~ day ~ ') as varchar) from ' ~ relation ~ ' where staged_at > ' ~ seen -%}
-    {%- set first = run_query(query).columns[0].values()[0] -%}
-    cast('{{ first if first is not none else '9999-12-31' }}' as date)
+    {%- set query = 'select min(' ~ day ~ ') from ' ~ relation ~ ' where staged_at > ' ~ seen -%}
+    {{ query_literal(query, 'date', "cast('9999-12-31' as date)") }}
   {%- else -%}
     current_date
   {%- endif -%}
+{%- endmacro %}
+
+{#- The one value `query` returns, run now, as a literal of `type`; `otherwise` when it is null. -#}
+{% macro query_literal(query, type, otherwise) -%}
+  {%- set value = run_query('select cast((' ~ query ~ ') as varchar)').columns[0].values()[0] -%}
+  {%- if value is none -%} {{ otherwise }} {%- else -%} cast('{{ value }}' as {{ type }}) {%- endif -%}
 {%- endmacro %}
 
 {#- The largest value of a column of this model, as a literal read when the model runs, else `otherwise`. A
@@ -47,8 +52,7 @@
     lacks the column (it is then built whole), it stays a subquery that never runs. -#}
 {% macro newest_in_this(column, type, otherwise) -%}
   {%- if execute and is_incremental_on(column) -%}
-    {%- set newest = run_query('select cast(max(' ~ column ~ ') as varchar) from ' ~ this).columns[0].values()[0] -%}
-    {%- if newest is none -%} {{ otherwise }} {%- else -%} cast('{{ newest }}' as {{ type }}) {%- endif -%}
+    {{ query_literal('select max(' ~ column ~ ') from ' ~ this, type, otherwise) }}
   {%- else -%}
     (select coalesce(max({{ column }}), {{ otherwise }}) from {{ this }})
   {%- endif -%}

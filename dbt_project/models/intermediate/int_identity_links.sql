@@ -38,9 +38,15 @@
 with links as (
     {% for entry in sources %}
         {% set source, prefix, model, key, identifiers, reading = entry[:6] %}
-        {% if reading == 'days' %}
-            {% set day = entry[6] %}
-            {% set from_day = first_day_staged_since(ref(model), day, seen) if incremental else none %}
+        {% if reading in ('days', 'events') %}
+            {% set day = entry[6] if reading == 'days' else none %}
+            {% if incremental and day %}
+                {% set from_day = first_day_staged_since(ref(model), day, seen) %}
+                {% set rows_read = day ~ ' >= ' ~ from_day %}
+            {% elif incremental %}
+                {% set rows_read = key ~ ' in (select staged.' ~ key ~ ' from ' ~ ref(model) ~ ' as staged'
+                    ~ ' where staged.staged_at > ' ~ seen ~ ')' %}
+            {% endif %}
             select
                 record_id,
                 source,
@@ -56,12 +62,12 @@ with links as (
                         {{ key }} as source_key,
                         '{{ id_type }}' as identifier_type,
                         {{ id_column }} as identifier_value,
-                        {{ day }} as first_seen
+                        {{ day or 'cast(null as date)' }} as first_seen
                     from {{ ref(model) }}
-                    {% if incremental %} where {{ day }} >= {{ from_day }} {% endif %}
+                    {% if incremental %} where {{ rows_read }} {% endif %}
                     {% if not loop.last %}union all{% endif %}
                 {% endfor %}
-                {% if incremental %}
+                {% if incremental and day %}
                     union all
                     select
                         stored.record_id,
@@ -77,30 +83,11 @@ with links as (
                         and stored.source_key in (
                             select {{ key }}
                             from {{ ref(model) }}
-                            where {{ day }} >= {{ from_day }}
+                            where {{ rows_read }}
                         )
                 {% endif %}
             )
             group by all
-        {% elif reading == 'events' %}
-            {% for id_type, id_column in identifiers.items() %}
-                select distinct
-                    '{{ prefix }}:' || {{ key }} as record_id,
-                    '{{ source }}' as source,
-                    {{ key }} as source_key,
-                    '{{ id_type }}' as identifier_type,
-                    {{ id_column }} as identifier_value,
-                    cast(null as date) as first_seen
-                from {{ ref(model) }}
-                {% if incremental %}
-                    where {{ key }} in (
-                        select staged.{{ key }}
-                        from {{ ref(model) }} as staged
-                        where staged.staged_at > {{ seen }}
-                    )
-                {% endif %}
-                {% if not loop.last %}union all{% endif %}
-            {% endfor %}
         {% else %}
             select
                 record_id,
