@@ -8,6 +8,7 @@
 -- customer_360 as stored: one row per customer, everything but what moves for nearly everyone every day (the days
 -- since the last order and the predicted CLV, which customer_360 adds). A run writes again only the customers
 -- whose row changed (row_hash), and deletes those merged away: at 1M customers writing every row took 1.5 s.
+-- The lifecycle stage and segments come from the rules in macros/customer_rules.sql, on this one join.
 with customers as (
     select
         profile.*,
@@ -40,16 +41,15 @@ with customers as (
         cast(null as double) as probability_alive,
         cast(null as double) as predicted_order_value,
         cast(null as double) as predicted_clv,
-        lifecycle.lifecycle_stage,
-        segments.* exclude (customer_key)  -- noqa: RF02
+        {{ lifecycle_stage() }} as lifecycle_stage,
+        {{ segment_columns() }}
     from {{ ref('int_customer_profile') }} as profile
     left join {{ ref('int_customer_orders') }} as orders on profile.customer_key = orders.customer_key
     left join {{ ref('int_customer_subscriptions') }} as subs on profile.customer_key = subs.customer_key
     left join {{ ref('int_customer_email') }} as email on profile.customer_key = email.customer_key
     left join {{ ref('int_customer_web') }} as web on profile.customer_key = web.customer_key
     left join {{ ref('int_customer_service') }} as service on profile.customer_key = service.customer_key
-    inner join {{ ref('int_customer_lifecycle') }} as lifecycle on profile.customer_key = lifecycle.customer_key
-    inner join {{ ref('customer_segments') }} as segments on profile.customer_key = segments.customer_key
+    left join {{ ref('ref_postcode_regions') }} as regions on profile.postcode4 = cast(regions.postcode4 as varchar)
 ),
 
 newest as (
