@@ -29,7 +29,8 @@ exposures as (
 ),
 
 conversions as (
-    -- what counts as reaching a goal, per person and day
+    -- what counts as reaching a goal, per person and day; none before the first send counts (at 1M customers,
+    -- reading every order line took the query from 0.05 to 0.25 s)
     select
         map.customer_key,
         lines.order_date as converted_on,
@@ -39,7 +40,9 @@ conversions as (
     from {{ ref('stg_erp_order_lines') }} as lines
     -- the order's customer as int_orders has it: the same as identity_map's, on a smaller table and key
     inner join {{ ref('int_orders') }} as map on lines.order_id = map.order_id
-    where lines.status = 'completed'
+    where
+        lines.status = 'completed'
+        and lines.order_date > (select min(first_send.send_window) from exposures as first_send)
     union all
     select
         map.customer_key,
@@ -49,6 +52,7 @@ conversions as (
         subs.price_eur as revenue
     from {{ ref('stg_subscriptions') }} as subs
     inner join {{ ref('identity_map') }} as map on map.record_id = 'subscription:' || subs.subscription_id
+    where subs.start_date > (select min(first_send.send_window) from exposures as first_send)
 )
 
 select
