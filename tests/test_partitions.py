@@ -77,3 +77,18 @@ def test_a_runs_day_reaches_dbt_through_the_environment_without_a_new_parse(home
         parses.append((target / "dbt.log").read_text().count("no changes found, skipping parsing"))
     assert parses == [0, 1]  # the first run parsed (a new target), the second did not
     assert "HOURGLASS_AS_OF_DATE" not in os.environ  # set for the dbt process only
+
+
+def test_a_run_after_prepare_parses_nothing_again(dbt_manifest, tmp_path):
+    """`hourglass prepare` saves a parse that every later run reuses whole, the seed's included: dagster-dbt's
+    own preparer spoils the seed's entry, and each run parsed it again."""
+    from dagster_dbt import DbtCliResource
+
+    from hourglass.project import dbt_project, prepare
+
+    prepare()  # for this process's environment, whatever ran before
+    target = tmp_path / "target"  # the run copies the saved parse here, as Dagster's runs do
+    DbtCliResource(project_dir=dbt_project).cli(["parse"], target_path=target).wait()
+    log = (target / "dbt.log").read_text()
+    assert "no changes found, skipping parsing" in log
+    assert "updated file" not in log
