@@ -6,7 +6,6 @@ import os
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from hourglass import settings
 from hourglass.alerts import run_failure_alert
@@ -16,7 +15,7 @@ from hourglass.assets.models import daily, dbt_models, effect_models, event_mode
 from hourglass.assets.report import kpi_report
 from hourglass.assets.web import ga4_web
 from hourglass.freshness import freshness_checks, freshness_job, freshness_schedule
-from hourglass.project import dbt_project
+from hourglass.project import DbtCli, dbt_project
 from hourglass.resources.channels import channel_resources
 from hourglass.resources.ga4 import Ga4Resource
 from hourglass.sensors import landing_files_sensor
@@ -63,7 +62,7 @@ defs = dg.Definitions(
     asset_checks=freshness_checks,
     sensors=[landing_files_sensor, run_failure_alert],
     resources={
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": DbtCli(project_dir=dbt_project),
         **channel_resources(),
         "ga4": Ga4Resource(
             property_id=os.environ.get("HOURGLASS_GA4_PROPERTY_ID", ""),

@@ -9,11 +9,10 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import AS_OF
-from dagster_dbt import DbtCliResource
 from test_middle import Warehouse
 
 from hourglass import settings
-from hourglass.project import dbt_project
+from hourglass.project import DbtCli, dbt_project
 
 # Each incremental model with the day it is incremental on.
 DAILY = {
@@ -57,7 +56,7 @@ READERS = [
 
 
 def build(day, *extra: str, select: str = " ".join([*DAILY, *CHANGED, *READERS])) -> None:
-    dbt = DbtCliResource(project_dir=dbt_project)
+    dbt = DbtCli(project_dir=dbt_project)
     args = ["build", "--select", select, *extra]
     # The day as Dagster passes it, and one target per home: the builds after the first skip dbt's parse.
     target = Path(os.environ["HOURGLASS_HOME"]) / "dbt-target"

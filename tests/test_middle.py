@@ -149,13 +149,11 @@ def test_kpis_agree_with_the_rows_they_summarise(warehouse):
 
 def test_the_dbt_unit_tests_pass(warehouse):
     """Runs leave dbt's unit tests out (they check the SQL, not the data): here they run, on the built warehouse."""
-    from dagster_dbt import DbtCliResource
-
-    from hourglass.project import dbt_project
+    from hourglass.project import DbtCli, dbt_project
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(warehouse[0]))
-        invocation = DbtCliResource(project_dir=dbt_project).cli(["test", "--select", "test_type:unit"])
+        invocation = DbtCli(project_dir=dbt_project).cli(["test", "--select", "test_type:unit"])
         invocation.wait()
     results = invocation.get_artifact("run_results.json")["results"]
     assert len(results) >= 3 and all(r["status"] == "pass" for r in results), results

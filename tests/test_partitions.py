@@ -59,13 +59,11 @@ def test_a_cli_backfill_rebuilds_exactly_its_days(pipeline, tmp_path):
 
 def test_a_runs_day_reaches_dbt_through_the_environment_without_a_new_parse(home, dbt_manifest, monkeypatch, tmp_path):
     """Each night has another day: as a dbt var it would make every run parse the project again."""
-    from dagster_dbt import DbtCliResource
-
-    from hourglass.project import dbt_project
+    from hourglass.project import DbtCli, dbt_project
 
     monkeypatch.delenv("HOURGLASS_AS_OF_DATE", raising=False)
     settings.ensure_audience_dir()
-    dbt = DbtCliResource(project_dir=dbt_project)
+    dbt = DbtCli(project_dir=dbt_project)
     target = tmp_path / "target"  # the second run finds the first one's parse here (this home is new to dbt)
     parses = []
     for day in ("2026-03-01", "2026-03-02"):
@@ -82,13 +80,39 @@ def test_a_runs_day_reaches_dbt_through_the_environment_without_a_new_parse(home
 def test_a_run_after_prepare_parses_nothing_again(dbt_manifest, tmp_path):
     """`hourglass prepare` saves a parse that every later run reuses whole, the seed's included: dagster-dbt's
     own preparer spoils the seed's entry, and each run parsed it again."""
-    from dagster_dbt import DbtCliResource
-
-    from hourglass.project import dbt_project, prepare
+    from hourglass.project import DbtCli, dbt_project, prepare
 
     prepare()  # for this process's environment, whatever ran before
     target = tmp_path / "target"  # the run copies the saved parse here, as Dagster's runs do
-    DbtCliResource(project_dir=dbt_project).cli(["parse"], target_path=target).wait()
+    DbtCli(project_dir=dbt_project).cli(["parse"], target_path=target).wait()
     log = (target / "dbt.log").read_text()
     assert "no changes found, skipping parsing" in log
     assert "updated file" not in log
+
+
+def test_the_dbt_resource_knows_the_version_dbt_reports():
+    """The resource reads dbt's version from the installed package instead of running `dbt --version` in every
+    run; it must be the version that command prints."""
+    import re
+    import shutil
+
+    from hourglass.project import DbtCli, dbt_project
+
+    printed = subprocess.run([shutil.which("dbt"), "--version"], capture_output=True, text=True, check=True).stdout
+    core = re.search(r"installed: (\d+\.\d+\.\d+)", printed).group(1)
+    assert str(DbtCli(project_dir=dbt_project)._cli_version) == core
+
+
+def test_prepare_names_the_project_and_dbts_error_when_the_parse_fails(tmp_path):
+    from dagster_dbt import DbtProject
+
+    from hourglass.project import _preparer
+
+    project = tmp_path / "broken"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: broken\nversion: '1.0'\nprofile: hourglass\n")
+    (project / "profiles.yml").write_text((settings.DBT_PROJECT_DIR / "profiles.yml").read_text())
+    (project / "models" / "bad.sql").write_text("select {{ ref( }}\n")
+    with pytest.raises(RuntimeError, match=r"dbt parse of .*broken failed:(.|\n)*bad\.sql"):
+        _preparer.prepare(DbtProject(project_dir=project, profiles_dir=project))
+    assert not (project / "target" / "manifest.json").exists()
