@@ -3,7 +3,7 @@
     python -m bench.middle --customers 1000000
 
 Needs the lake that `python -m bench.nightly` left for the same scale. Measured in one run, each in a process
-of its own (wall time and peak memory from wait4):
+of its own (wall time, and peak memory as its largest process's high-water mark):
 1. the hand-written script (bench/middle_script.sql) in one DuckDB connection: identity, per-customer order,
    e-mail and web metrics, lifecycle, one audience;
 2. `dbt run` of the models doing the same core work (identity_map, int_customer_orders/_email/_web,
