@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import hashlib
 import hmac
 import json
 import socket
@@ -136,10 +137,13 @@ def free_port() -> int:
 class _SmtpHandler:
     def __init__(self, refuse: set[str], drop_every: int = 0, stall_every: int = 0, stall_seconds: float = 0.0):
         self.refuse = refuse
-        self.drop_every = drop_every  # answer every n-th message with 421 and close, as an overloaded server does
-        self.stall_every = stall_every  # accept every n-th message only after stall_seconds: clients time out
+        # Faults pick every n-th new message; a resend of one is never picked again, so each fault costs exactly
+        # one retry and a test's counts don't hang on which message a resend happens to follow.
+        self.drop_every = drop_every  # answer with 421 and close, as an overloaded server does
+        self.stall_every = stall_every  # accept only after stall_seconds: clients time out
         self.stall_seconds = stall_seconds
-        self.seen = 0
+        self.seen = 0  # every DATA, resends included
+        self.new: set[bytes] = set()
         self.received: list[bytes] = []  # raw, parsed only when asked: a real server does not parse either
         self.lock = threading.Lock()
 
@@ -150,12 +154,15 @@ class _SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        digest = hashlib.blake2b(envelope.content, digest_size=16).digest()
         with self.lock:
             self.seen += 1
-            if self.drop_every and self.seen % self.drop_every == 0:
+            first = digest not in self.new
+            self.new.add(digest)
+            if first and self.drop_every and len(self.new) % self.drop_every == 0:
                 server.transport.close()  # the connection drops mid-batch; the message is not accepted
                 return "421 4.3.2 service shutting down"
-            stall = bool(self.stall_every) and self.seen % self.stall_every == 0
+            stall = first and bool(self.stall_every) and len(self.new) % self.stall_every == 0
         if stall:
             await asyncio.sleep(self.stall_seconds)
         with self.lock:
