@@ -11,7 +11,7 @@ from hourglass import settings
 from hourglass.alerts import run_failure_alert
 from hourglass.assets.activation import build_activation_assets
 from hourglass.assets.ingest import ingest_assets
-from hourglass.assets.models import daily, dbt_models, effect_models, event_models
+from hourglass.assets.models import dbt_models, effect_models, event_models
 from hourglass.assets.report import kpi_report
 from hourglass.assets.web import ga4_web
 from hourglass.freshness import freshness_checks, freshness_job, freshness_schedule
@@ -24,10 +24,10 @@ settings.home()  # export the absolute HOURGLASS_HOME before dbt or any asset re
 
 activation_assets = build_activation_assets()
 
+# Both jobs take the event models' daily partitions (Dagster infers them): a run's partition is its day.
 nightly_job = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily,  # the event models are daily partitions; a run's partition is the day it acts for
     description="The whole hourglass: ingest every source, build the dbt middle, activate every campaign.",
 )
 
@@ -38,7 +38,6 @@ abandoner_job = dg.define_asset_job(
     "abandoner_journey",
     selection=(dg.AssetSelection.assets(abandoner_key).upstream() - dg.AssetSelection.groups("ingest"))
     | dg.AssetSelection.assets("ga4_web"),
-    partitions_def=daily,
     description="Hourly: fresh GA4 data -> workshop_signup_abandoners -> its reminder.",
 )
 
