@@ -59,7 +59,6 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.samples, self.interval = root, samples, interval
         self.done, self.high_water = threading.Event(), {}
-        self.page = os.sysconf("SC_PAGE_SIZE")
 
     def run(self) -> None:
         while True:

@@ -60,10 +60,11 @@ def main() -> None:
                   f"(target {TARGET_SECONDS} s), peak memory of the largest process {peak_gb:.1f} GB "
                   f"(target {TARGET_GB} GB), of all the job's processes together "
                   f"{max(gb for _, gb in samples):.1f} GB")  # fmt: skip
-            rows = [[key, f"{end - start:.1f}", f"{step_peak(samples, start, end):.1f}"] for key, start, end in steps]
-            print(table(["slowest steps", "seconds", "peak GB"], rows[:8]))
-            heaviest = sorted(rows, key=lambda row: -float(row[2]))[:3]
-            print("  largest peaks: " + ", ".join(f"{key} {gb} GB" for key, _, gb in heaviest))
+            peaks = [(key, end - start, step_peak(samples, start, end)) for key, start, end in steps]
+            rows = [[key, f"{took:.1f}", f"{gb:.1f}"] for key, took, gb in peaks[:8]]
+            print(table(["slowest steps", "seconds", "peak GB"], rows))
+            heaviest = sorted(peaks, key=lambda step: -step[2])[:3]
+            print("  largest peaks: " + ", ".join(f"{key} {gb:.1f} GB" for key, _, gb in heaviest))
     if emulator_peak_gb:
         print(f"the GA4 emulator's own process (not the pipeline's): peak {emulator_peak_gb[0]:.1f} GB")
 
