@@ -16,6 +16,17 @@ from hourglass.project import manifest
 CONSENT_SOURCES = [dg.AssetKey("crm_customers"), dg.AssetKey("leads"), dg.AssetKey("esp_events")]
 
 
+def failed_audience_checks(instance: dg.DagsterInstance, checks: list[dg.AssetCheckKey]) -> list[str]:
+    """The audience's dbt tests (error severity) whose latest result failed: its data broke a contract."""
+    failed = []
+    for key in checks:
+        record = instance.get_latest_asset_check_evaluation_record(key)
+        evaluation = record.event.asset_check_evaluation if record and record.event else None
+        if evaluation is not None and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            failed.append(key.name)
+    return failed
+
+
 class ActivationConfig(dg.Config):
     approve_audience_change: bool = Field(
         default=False,
@@ -24,10 +35,13 @@ class ActivationConfig(dg.Config):
 
 
 def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.AssetsDefinition:
+    audience = get_asset_key_for_model([dbt_models], campaign.name)
+    audience_checks = [spec.key for spec in dbt_models.check_specs if spec.asset_key == audience]
+
     @dg.asset(
         key=dg.AssetKey(["activation", campaign.name]),
         group_name="activate",
-        deps=[get_asset_key_for_model([dbt_models], campaign.name), *CONSENT_SOURCES],
+        deps=[audience, *CONSENT_SOURCES],
         description=f"Sends campaign {campaign.name} ({', '.join(campaign.channels)}). {campaign.description}",
         kinds={"python"},
         pool="ledger_" + campaign.name,  # one send of a campaign at a time; campaigns run side by side
@@ -53,6 +67,14 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
         def observe(plan: dict) -> None:
             # The plan is on record before anything is sent, also when the guard then stops the send.
             context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=plan))
+
+        failed = failed_audience_checks(context.instance, audience_checks)
+        if failed:  # only this campaign stops; the others, whose audiences passed, send
+            raise dg.Failure(
+                description=f"{campaign.name}: nothing was sent, its audience failed dbt tests: {', '.join(failed)}."
+                " Fix the data or the model, then materialise the audience and this asset again.",
+                allow_retries=False,
+            )
 
         from hourglass import activation  # pyarrow, DuckDB, Jinja: imported when a campaign runs, not at load
 

@@ -49,8 +49,32 @@ class HourglassTranslator(DagsterDbtTranslator):
             return spec.replace_attributes(deps=campaigns)
         return spec
 
+    def get_asset_check_spec(
+        self, asset_spec: dg.AssetSpec, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or not spec.blocking or not self.is_audience(manifest, spec.asset_key):
+            return spec
+        # A failed test on one audience stops that campaign's send (its activation asset reads the check), not
+        # the dbt step: a blocking check would fail the step and skip every campaign.
+        return dg.AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=spec.description,
+            additional_deps=spec.additional_deps,
+            metadata={**(spec.metadata or {}), "blocks": f"activation/{spec.asset_key.path[-1]}"},
+            blocking=False,
+        )
+
+    def is_audience(self, manifest: Mapping[str, Any], key: dg.AssetKey) -> bool:
+        return any(self.get_asset_key(node) == key for node in audience_nodes(manifest))
+
 
 translator = HourglassTranslator()
+
+
+class DbtBuildError(Exception):
+    """A dbt model or test could not run (not a test that found bad rows): nothing downstream may use it."""
 
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, dbt_vars: dict | None = None):
@@ -64,8 +88,19 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, db
     # advises; here they cost about 0.5 s a run.
     args = ["build", "--exclude-resource-type", "unit_test", *(["--vars", json.dumps(dbt_vars)] if dbt_vars else [])]
     with settings.child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
-        invocation = dbt.cli(args, context=context)  # the dbt process starts here, with this environment
+        # Not raise_on_error: a failed test reaches Dagster as a failed check, blocking (the step fails) except
+        # on audiences, whose activation checks it; a node that errored fails the step below.
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
     yield from invocation.stream()
+    if invocation.is_successful():
+        return
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except FileNotFoundError:  # dbt stopped before it ran anything (a parse or connection error)
+        raise invocation.get_error() or DbtBuildError("dbt failed before it ran any node") from None
+    errors = [r["unique_id"] for r in results if r["status"] == "error"]
+    if errors:
+        raise DbtBuildError(f"dbt could not run {', '.join(errors)}: see the dbt log of this step")
 
 
 @dbt_assets(

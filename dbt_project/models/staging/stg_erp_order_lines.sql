@@ -17,7 +17,7 @@ select
     order_at,
     cast(order_at as date) as order_date,
     product_id,
-    nullif(trim(product_name), '') as product_name,
+    {{ clean_text('product_name') }} as product_name,
     lower(trim(category)) as category,
     event_date,
     quantity,
