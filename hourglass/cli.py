@@ -67,6 +67,16 @@ def _activate(args: argparse.Namespace) -> None:
     chosen = next((c for c in campaigns if c.name == args.campaign), None)
     if chosen is None:
         sys.exit(f"no campaign {args.campaign!r}; campaigns: {', '.join(c.name for c in campaigns)}")
+    # The same stop as the Dagster asset's: no send from an audience whose latest dbt test failed.
+    from dagster import DagsterInstance
+
+    from hourglass.assets.activation import audience_checks, failed_audience_checks
+
+    settings.dagster_home()
+    with DagsterInstance.get() as instance:
+        failed = failed_audience_checks(instance, audience_checks(chosen.name))
+    if failed:
+        sys.exit(f"{chosen.name}: nothing was sent, its audience failed dbt tests: {', '.join(failed)}")
     resources = channel_resources(secret=plain_secret)
     channels = activation.Channels(**resources)
     try:

@@ -2,6 +2,10 @@
 that broke its contract, and the campaigns whose audiences passed go out. A bad value in a shared column is
 mapped where it enters, so it fails no campaign at all."""
 
+import os
+import subprocess
+import sys
+
 import dagster as dg
 import duckdb
 import pytest
@@ -30,7 +34,8 @@ ROWS = [
 
 def test_failed_audience_test_blocks_its_own_activation_only(tmp_path, dbt_manifest):
     home = tmp_path / "home"
-    instance = dg.DagsterInstance.ephemeral()
+    (tmp_path / "dagster").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "dagster"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
@@ -63,6 +68,14 @@ def test_failed_audience_test_blocks_its_own_activation_only(tmp_path, dbt_manif
                 ).fetchall()
             )
     assert staged["X1"][2] == "es" and staged["X2"][2] == "nl" and staged["X3"][2] == "en"
+
+    # The command line stops the same way: it reads the same checks from the same Dagster instance.
+    env = {**os.environ, "HOURGLASS_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    cli = subprocess.run(
+        [sys.executable, "-m", "hourglass.cli", "activate", WELCOME], env=env, capture_output=True, text=True
+    )
+    assert cli.returncode != 0 and f"accepted_values_{WELCOME}_language" in cli.stderr
+    assert not (home / "outbox" / "email" / WELCOME).exists()
     assert staged["X3"][:2] == ("Jan Bcc: evil@example.com", "de Vries")
 
     # The failure sensor reports the run with its failed step and check, to the log and a webhook.

@@ -16,6 +16,11 @@ from hourglass.project import manifest
 CONSENT_SOURCES = [dg.AssetKey("crm_customers"), dg.AssetKey("leads"), dg.AssetKey("esp_events")]
 
 
+def audience_checks(campaign: str) -> list[dg.AssetCheckKey]:
+    audience = get_asset_key_for_model([dbt_models], campaign)
+    return [spec.key for spec in dbt_models.check_specs if spec.asset_key == audience]
+
+
 def failed_audience_checks(instance: dg.DagsterInstance, checks: list[dg.AssetCheckKey]) -> list[str]:
     """The audience's dbt tests (error severity) whose latest result failed: its data broke a contract."""
     failed = []
@@ -35,13 +40,12 @@ class ActivationConfig(dg.Config):
 
 
 def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.AssetsDefinition:
-    audience = get_asset_key_for_model([dbt_models], campaign.name)
-    audience_checks = [spec.key for spec in dbt_models.check_specs if spec.asset_key == audience]
+    checks = audience_checks(campaign.name)
 
     @dg.asset(
         key=dg.AssetKey(["activation", campaign.name]),
         group_name="activate",
-        deps=[audience, *CONSENT_SOURCES],
+        deps=[get_asset_key_for_model([dbt_models], campaign.name), *CONSENT_SOURCES],
         description=f"Sends campaign {campaign.name} ({', '.join(campaign.channels)}). {campaign.description}",
         kinds={"python"},
         pool="ledger_" + campaign.name,  # one send of a campaign at a time; campaigns run side by side
@@ -68,7 +72,7 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
             # The plan is on record before anything is sent, also when the guard then stops the send.
             context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=plan))
 
-        failed = failed_audience_checks(context.instance, audience_checks)
+        failed = failed_audience_checks(context.instance, checks)
         if failed:  # only this campaign stops; the others, whose audiences passed, send
             raise dg.Failure(
                 description=f"{campaign.name}: nothing was sent, its audience failed dbt tests: {', '.join(failed)}."
