@@ -204,7 +204,10 @@ def check_guard(campaign: Campaign, size: int, last: int | None, approved: bool)
     )
     if approved:
         return None
-    return message + "; nothing was sent. Check the audience, then re-run with approve_audience_change: true."
+    return message + (
+        "; nothing was sent. Check the audience, then re-run with approve_audience_change: true"
+        f" (from the command line: hourglass activate {campaign.name} --approve)."
+    )
 
 
 def build_message(campaign: Campaign, decision: Decision, window: str) -> dict[str, Any]:
