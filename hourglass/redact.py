@@ -12,7 +12,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 REDACTED = "[redacted]"
-URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]]+")
+URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")
 PATH_AFTER_URL = re.compile(r"(\burl: )/\S*")  # requests names the path alone: "with url: /path?query"
 # What an HTTP client quotes of a path (requests' requote_uri): a secret is also matched in that spelling.
 URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
@@ -22,8 +22,9 @@ def _keep_endpoint(match: re.Match) -> str:
     url = match.group(0)
     try:
         parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-        endpoint = f"{parts.scheme}://{parts.hostname or ''}{port}"
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host  # IPv6
+        endpoint = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
     except ValueError:  # not parseable as a URL: say nothing of it
         return REDACTED
     if "@" in parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:

@@ -21,6 +21,7 @@ from hourglass.alerts import run_failure_alert
 from hourglass.channels.emulators import LoopbackHttp
 from hourglass.channels.http import SIGNATURE_HEADER, HttpSender, SignatureError, sign, verify
 from hourglass.ledger import Ledger
+from hourglass.redact import redact
 from hourglass.resources.channels import channel_resources
 
 world = base.world
@@ -152,6 +153,24 @@ def test_endpoint_urls_and_secrets_stay_out_of_the_ledger_receipts_and_dagster(w
     }
     leaked = {where: [s for s in LEAKS if s in text] for where, text in stored.items()}
     assert leaked == {where: [] for where in stored}
+
+
+@pytest.mark.parametrize(
+    "text, redacted",
+    [
+        ("404 Client Error: Not Found for url: https://hooks.example.com/services/T0/B1/XyZ?token=abc",
+         "404 Client Error: Not Found for url: https://hooks.example.com/[redacted]"),
+        ("Max retries exceeded with url: /services/T0/B1/XyZ (Caused by ...)",
+         "Max retries exceeded with url: /[redacted] (Caused by ...)"),
+        ("HTTPError('bad gateway for url: http://user:pass@[::1]:8080/p')",
+         "HTTPError('bad gateway for url: http://[::1]:8080/[redacted]')"),
+        ("nothing secret at http://gw.example.com:8443 or http://gw.example.com/",
+         "nothing secret at http://gw.example.com:8443 or http://gw.example.com/"),
+        ("Bearer tok-123 refused", "Bearer [redacted] refused"),
+    ],
+)  # fmt: skip
+def test_redaction_keeps_the_endpoint_and_drops_paths_logins_and_secrets(text, redacted):
+    assert redact(text, "tok-123") == redacted
 
 
 def failed_run(instance: dg.DagsterInstance) -> dg.RunFailureSensorContext:

@@ -31,6 +31,7 @@ SIGNATURE_TOLERANCE_SECONDS = 300  # a receiver refuses a timestamp further than
 # 409: the receiver saw this exact signed request already (a resend within the same second): retry, signed anew.
 RETRYABLE = {408, 409, 425, 429}
 HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+UNIX_SECONDS = re.compile(r"^[0-9]{1,12}$")
 
 
 class SignatureError(ValueError):
@@ -78,7 +79,7 @@ def verify(
     fields = [part.strip().partition("=") for part in header.split(",")]
     stamps = [value for name, _, value in fields if name == "t"]
     digests = [value for name, _, value in fields if name == "v1"]
-    if len(stamps) != 1 or not stamps[0].isdigit() or not digests or not all(map(HEX_DIGEST.match, digests)):
+    if len(stamps) != 1 or not UNIX_SECONDS.match(stamps[0]) or not digests or not all(map(HEX_DIGEST.match, digests)):
         raise SignatureError("malformed")
     timestamp = int(stamps[0])
     expected = _digest(secret, timestamp, key, body)
