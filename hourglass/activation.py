@@ -27,6 +27,7 @@ from hourglass.channels.ads import PLATFORMS, hashed_identifiers
 from hourglass.channels.smtp import RESENT
 from hourglass.consent import current_consent
 from hourglass.ledger import Ledger, Outcome
+from hourglass.redact import describe
 
 SEND, SUPPRESSED, HELD_OUT = "send", "suppressed", "held_out"
 RECEIPTS = "activation_receipts"
@@ -203,7 +204,10 @@ def check_guard(campaign: Campaign, size: int, last: int | None, approved: bool)
     )
     if approved:
         return None
-    return message + "; nothing was sent. Check the audience, then re-run with approve_audience_change: true."
+    return message + (
+        "; nothing was sent. Check the audience, then re-run with approve_audience_change: true"
+        f" (from the command line: hourglass activate {campaign.name} --approve)."
+    )
 
 
 def build_message(campaign: Campaign, decision: Decision, window: str) -> dict[str, Any]:
@@ -290,7 +294,7 @@ def send_campaign(
                 try:
                     outcomes = sender.deliver(built)
                 except Exception as exc:  # noqa: BLE001 - one destination's failure must not stop the others
-                    outcomes = [Outcome(k, "failed", f"{type(exc).__name__}: {exc}"[:300]) for k in keys]
+                    outcomes = [Outcome(k, "failed", describe(exc)) for k in keys]
                 ledger.record(outcomes, backoff_seconds)
                 for o in outcomes:
                     report.add(o.status)
@@ -301,13 +305,14 @@ def send_campaign(
                     elif o.status == "failed":
                         report.add(f"{channel}_failed")
         except Exception as exc:  # noqa: BLE001
-            report.errors.append(f"{channel}: {type(exc).__name__}: {exc}")
-            log(f"{campaign.name}: channel {channel} stopped: {exc}")
+            problem = describe(exc, limit=None)
+            report.errors.append(f"{channel}: {problem}")
+            log(f"{campaign.name}: channel {channel} stopped: {problem}")
     for sender in senders.values():
         try:
             sender.finish()
         except Exception as exc:  # noqa: BLE001
-            report.errors.append(f"finish: {exc}")
+            report.errors.append(f"finish: {describe(exc, limit=None)}")
     return report
 
 

@@ -2,7 +2,8 @@
 
 `LoopbackSmtp` is an aiosmtpd SMTP server; `LoopbackHttp` is an HTTP server that behaves like an SMS gateway
 or a CRM webhook receiver: it honours `Idempotency-Key` (a repeated key is answered, not applied again),
-checks the HMAC signature when it has a secret, and can be told to fail the way real APIs do.
+checks the signature when it has a secret (401 when it does not hold or its timestamp is stale, 409 when the
+same signed request comes again: a replay), and can be told to fail the way real APIs do.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ from __future__ import annotations
 import asyncio
 import email
 import hashlib
-import hmac
 import json
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from hourglass.channels.http import SIGNATURE_HEADER, sign
+from hourglass.channels.http import SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, SignatureError, verify
 
 
 @dataclass
@@ -55,8 +55,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault:
             self._answer(fault.status, {"error": "injected"}, fault.retry_after)
             return
-        if state.secret and not hmac.compare_digest(self.headers.get(SIGNATURE_HEADER, ""), sign(state.secret, body)):
-            self._answer(401, {"error": "bad signature"})
+        refused = self._signature_refused(state, key or "", body) if state.secret else None
+        if refused:
+            with state.lock:
+                state.refused[refused] += 1
+            self._answer(409 if refused == "replayed" else 401, {"error": f"signature {refused}"})
             return
         payload = json.loads(body)
         if state.reject_field and payload.get(state.reject_field) in state.reject_values:
@@ -68,6 +71,23 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 state.applied[key or f"no-key-{state.requests}"] = payload
         self._answer(200, {"id": key})
+
+    def _signature_refused(self, state: HttpState, key: str, body: bytes) -> str | None:
+        """Why the request's signature is refused (malformed, mismatch, stale, replayed), or None."""
+        try:
+            signature = verify(state.secret, self.headers.get(SIGNATURE_HEADER, ""), key, body, state.tolerance)
+        except SignatureError as exc:
+            return exc.reason
+        with state.lock:
+            # Signatures are remembered as long as their timestamp would pass: an older one is refused as stale.
+            horizon = time.time() - state.tolerance
+            while state.seen_order and state.seen_order[0][0] < horizon:
+                state.seen.discard(state.seen_order.popleft()[1])
+            if signature.digest in state.seen:
+                return "replayed"
+            state.seen.add(signature.digest)
+            state.seen_order.append((signature.timestamp, signature.digest))
+        return None
 
     def _answer(self, status: int, payload: dict, retry_after: str | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -83,11 +103,15 @@ class _Handler(BaseHTTPRequestHandler):
 @dataclass
 class HttpState:
     secret: str = ""
+    tolerance: float = SIGNATURE_TOLERANCE_SECONDS  # seconds a signature's timestamp may be off
     delay: float = 0.0  # seconds per request, like a real API's latency
     requests: int = 0
     arrivals: list[float] = field(default_factory=list)  # monotonic time of each request
     applied: dict[str, Any] = field(default_factory=dict)  # Idempotency-Key -> the payload applied once
     replays: Counter = field(default_factory=Counter)  # keys sent again and recognised
+    refused: Counter = field(default_factory=Counter)  # signatures refused, by reason (replayed: seen before)
+    seen: set[str] = field(default_factory=set)  # signatures accepted within the tolerance
+    seen_order: deque = field(default_factory=deque)  # (timestamp, signature) in arrival order, to forget old ones
     faults: list[Fault] = field(default_factory=list)
     reject_field: str | None = None
     reject_values: set = field(default_factory=set)
@@ -100,9 +124,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackHttp:
-    def __init__(self, secret: str = "", delay: float = 0.0):
+    def __init__(self, secret: str = "", delay: float = 0.0, tolerance: float = SIGNATURE_TOLERANCE_SECONDS):
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = HttpState(secret=secret, delay=delay)
+        self._server.state = HttpState(secret=secret, delay=delay, tolerance=tolerance)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -68,13 +68,13 @@ def channel_resources(secret: Callable[[str], Any] = dagster_secret) -> dict[str
             concurrency=settings.int_setting("HOURGLASS_SMTP_CONCURRENCY", 4),
         ),
         "sms": SmsResource(
-            url=_env("HOURGLASS_SMS_URL"),
+            url=secret("HOURGLASS_SMS_URL"),  # a URL may hold a secret path or token: kept out of Dagster too
             token=secret("HOURGLASS_SMS_TOKEN"),
             rate_per_second=settings.float_setting("HOURGLASS_SMS_RATE_PER_SECOND", 0.0),
             concurrency=settings.int_setting("HOURGLASS_SMS_CONCURRENCY", 4),
         ),
         "webhook": WebhookResource(
-            url=_env("HOURGLASS_WEBHOOK_URL"),
+            url=secret("HOURGLASS_WEBHOOK_URL"),
             secret=secret("HOURGLASS_WEBHOOK_SECRET"),
             rate_per_second=settings.float_setting("HOURGLASS_WEBHOOK_RATE_PER_SECOND", 0.0),
             concurrency=settings.int_setting("HOURGLASS_WEBHOOK_CONCURRENCY", 4),
