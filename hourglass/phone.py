@@ -7,6 +7,7 @@ batch of numbers (the ad audiences), or matches the macro's pattern of a number 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,11 @@ def _macros() -> Any:
 def sql(column: str, country: str | None = None) -> str:
     """The SQL expression that normalises `column`; `country` (an expression) for numbers written nationally."""
     return str(_macros().normalise_phone(column, country)).strip()
+
+
+def countries() -> dict[str, dict[str, Any]]:
+    """The countries whose national notation the rule reads: ISO code -> country code and NSN length range."""
+    return json.loads(str(_macros().phone_rule("countries")))
 
 
 @functools.cache

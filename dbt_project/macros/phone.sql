@@ -1,7 +1,8 @@
 {#-
   Phone numbers in E.164 (+31201234567): the one rule. Staging applies it in SQL; hourglass/phone.py renders this
   file with plain Jinja (so no dbt context functions here) and runs the same SQL through DuckDB for the ad
-  audiences, and compiles phone_pattern() for the SMS send-time check. docs/sources.md states the rule.
+  audiences, and compiles phone_pattern() for the SMS send-time check. docs/sources.md states the rule, with
+  the countries below (phone_rule('countries')).
 -#}
 
 {#- `column` in E.164, or null when it is no phone number. International: '+' or '00', then the country code.
@@ -42,6 +43,8 @@
   {%- endset -%}
   {%- if part == 'pattern' -%}
     {{ pattern }}
+  {%- elif part == 'countries' -%}
+    {{ countries | tojson }}
   {%- else -%}
     {%- set t = 'trim(' ~ column ~ ')' -%}
     {%- set digits = "regexp_replace(" ~ t ~ ", '[^0-9]', '', 'g')" -%}
