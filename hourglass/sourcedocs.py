@@ -9,11 +9,17 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from hourglass import settings
+from hourglass import phone, settings
 from hourglass.sources import CONTRACTS, DATE_FORMATS, TIMESTAMP_FORMATS, SourceContract
 
 DOC_PATH = settings.PROJECT_ROOT / "docs" / "sources.md"
 EXAMPLE_AS_OF = date(2026, 11, 20)
+
+
+def _phone_lengths() -> str:
+    spans = {iso: c["nsn"] for iso, c in phone.countries().items()}
+    return ", ".join(f"{iso} {lo}" + (f"-{hi}" if hi > lo else "") for iso, (lo, hi) in spans.items())
+
 
 INTRO = f"""# Landing contracts
 
@@ -33,6 +39,15 @@ How a file is read:
   `1.234,50`), `date` ({", ".join(f"`{f}`" for f in DATE_FORMATS)}), `timestamp`
   ({", ".join(f"`{f}`" for f in TIMESTAMP_FORMATS)}), `boolean` (`true/false`, `1/0`, `yes/no`, `ja/nee`),
   `email` (something@domain.tld, surrounding spaces allowed). An empty value is missing, never invalid.
+- **Phone numbers** (`phone`) land as typed. Staging writes them in E.164 (`+31201234567`) by one rule,
+  `dbt_project/macros/phone.sql`, which the ad audiences' hashing and the SMS check use too. Spaces, dots,
+  dashes, slashes and parentheses are ignored. `+` or `00` starts the country code, and a trunk 0 after it is
+  dropped: `+31 (0)20 123 4567`, `0031 020 1234567` -> `+31201234567`. A number with one leading 0 is national,
+  of the row's `country` ({", ".join(phone.countries())}; leads, and a row without a country: NL): `06 12 34 56 78` ->
+  `+31612345678`, `0470 12 34 56` in a BE row -> `+32470123456`. Anything else becomes empty, never a guess
+  (a guessed number reaches somebody else): letters, a lone `+`, digits without `+`, `00` or `0` in front, a
+  national number of another country, or a wrong length. Lengths after the country code:
+  {_phone_lengths()}; other countries 8-15 digits in all.
 - A row that breaks a rule, and a line the CSV reader cannot split (wrong number of fields, broken quotes,
   a truncated last line), goes to `lake/quarantine/<source>/load_date=.../` with the reason and the raw fields.
   rows in = rows loaded + rows quarantined, shown on the asset in Dagster; the check `quarantined_share`

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from hourglass import phone
 from hourglass.ledger import Outcome
 
 # Channels that put a message in front of a person: consent per channel, the frequency cap and quiet hours apply.
@@ -19,7 +20,6 @@ AUDIENCE_CHANNELS = ("google_ads", "meta_ads", "webhook")
 KNOWN_CHANNELS = MESSAGE_CHANNELS + AUDIENCE_CHANNELS
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{7,14}$")
 
 
 class Sender(Protocol):
@@ -37,4 +37,5 @@ def valid_email(value: Any) -> bool:
 
 
 def valid_phone(value: Any) -> bool:
-    return isinstance(value, str) and bool(E164_PATTERN.match(value))
+    """A number in the normal form staging writes (hourglass.phone): anything else was not checked by the rule."""
+    return phone.is_e164(value)
