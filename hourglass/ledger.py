@@ -14,6 +14,7 @@ gone: the taker resends that batch, which on a channel that cannot recognise a r
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import sqlite3
@@ -75,7 +76,7 @@ def _machine() -> str:
         namespace = os.readlink("/proc/self/ns/pid")
     except OSError:  # no way to tell: a name of its own, so no other process is ever judged gone
         return f"{socket.gethostname()}/unknown-{uuid.uuid4().hex}"
-    return f"{socket.gethostname()}/{boot}/{namespace}"
+    return f"{socket.gethostname()}/{hashlib.blake2b(f'{boot} {namespace}'.encode(), digest_size=6).hexdigest()}"
 
 
 def _process_gone(pid: int) -> bool:
@@ -164,11 +165,13 @@ class Ledger:
             self._con.execute("begin immediate")
             return self._con.executemany(sql, rows).rowcount
 
-    def _select(self, sql: str, keys: Sequence[str], *args: object) -> Iterator[tuple]:
+    def _select(self, sql: str, keys: Sequence[str], *args: object) -> list[tuple]:
         """Rows of `sql` (which ends in `key in ({marks})`) for `keys`, queried in chunks of SQLite's limit."""
+        rows: list[tuple] = []
         for start in range(0, len(keys), 900):
             chunk = keys[start : start + 900]
-            yield from self._con.execute(sql.format(marks=",".join("?" * len(chunk))), (*args, *chunk))
+            rows += self._con.execute(sql.format(marks=",".join("?" * len(chunk))), (*args, *chunk)).fetchall()
+        return rows
 
     def plan(self, messages: Iterable[tuple[str, str, str, str, str]]) -> None:
         """Record (key, campaign, customer_key, channel, send_window) as planned; known keys keep their state."""
@@ -218,7 +221,6 @@ class Ledger:
             self._con.execute("begin immediate")  # the states read below cannot change before the update
             now = time.time()
             standing = self._standing(keys, owner, now)
-            rows = []
             for key in dict.fromkeys(keys):
                 why, status = standing[key]  # plan() records every key first
                 if why:
@@ -227,14 +229,16 @@ class Ledger:
                 claimed.taken.append(key)
                 if status == "sending":
                     claimed.resumed.add(key)
-                rows.append((owner.token, owner.host, owner.pid, now + seconds, now, key, status))
-            changed = self._con.executemany(
+            sql = (
                 "update messages set status = 'sending', attempts = attempts + 1, claim_owner = ?, claim_host = ?,"
-                " claim_pid = ?, claim_until = ?, updated_at = ? where key = ? and status = ?",
-                rows,
-            ).rowcount
-            if changed != len(rows):
-                raise sqlite3.DatabaseError(f"claim: {changed} of {len(rows)} keys changed under the write lock")
+                " claim_pid = ?, claim_until = ?, updated_at = ? where key in ({marks})"
+            )
+            for start in range(0, len(claimed.taken), 900):
+                chunk = claimed.taken[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                self._con.execute(
+                    sql.format(marks=marks), (owner.token, owner.host, owner.pid, now + seconds, now, *chunk)
+                )
         return claimed
 
     def renew(self, keys: Sequence[str], owner: ClaimOwner, seconds: float) -> int:
