@@ -3,8 +3,8 @@
 `plan_window` decides, for every campaign of one send window in priority order, what happens to each audience
 row: held out, suppressed (with a reason) or sent on a channel. Planning over all campaigns at once makes the
 cross-channel frequency cap come out the same whichever campaign's asset runs first. `send_campaign` then
-records each key in the ledger before sending it and its outcome after, so a re-run, a retry or a restart
-after a crash resumes exactly what is missing.
+claims each key in the ledger before sending it and records its outcome after, so a re-run, a retry or a
+restart after a crash resumes exactly what is missing, and a second sender at the same time leaves it alone.
 """
 
 from __future__ import annotations
