@@ -263,7 +263,9 @@ def _check_structure(path: Path, contract: SourceContract) -> list[str]:
     spelled = {c.name.lower(): c.name for c in contract.columns}
     if not any(name.lower() in spelled for name in header):
         required = ", ".join(contract.required)
-        raise LandingError(f"{path}: no header line: the first line names none of the contract's columns ({required})")
+        raise LandingError(
+            f"{path}: no header line, or one naming none of the contract's columns (it needs {required})"
+        )
     for i, name in enumerate(header, start=1):
         if not name:
             raise LandingError(f"{path}: header column {i} has no name")
