@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The loader's own columns beside a file's are named with this prefix; a source column may not start with it.
+RESERVED_PREFIX = "__hg_"
+
 # Accepted spellings, tried in order. Dutch exports write day-month-year.
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y")
 TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M")
