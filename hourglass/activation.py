@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from hourglass import lake, messages, settings
 from hourglass.campaigns import Campaign
-from hourglass.channels import MESSAGE_CHANNELS, Sender, valid_email, valid_phone
+from hourglass.channels import MESSAGE_CHANNELS, ChannelUnavailable, Sender, valid_email, valid_phone
 from hourglass.channels.ads import PLATFORMS, hashed_identifiers
 from hourglass.channels.smtp import RESENT
 from hourglass.consent import current_consent
@@ -287,8 +287,13 @@ def send_campaign(
                 built = [build_message(campaign, d, window) for d in batch]
                 keys = [m["key"] for m in built]
                 ledger.mark_sending(keys)
+                unavailable = None
                 try:
                     outcomes = sender.deliver(built)
+                except ChannelUnavailable as exc:  # nothing more goes out on it: what was not tried is due again now
+                    unavailable, tried = exc, {o.key for o in exc.outcomes}
+                    untried = [Outcome(k, "failed", f"not sent: {exc}"[:300], 0.0) for k in keys if k not in tried]
+                    outcomes = [*exc.outcomes, *untried]
                 except Exception as exc:  # noqa: BLE001 - one destination's failure must not stop the others
                     outcomes = [Outcome(k, "failed", f"{type(exc).__name__}: {exc}"[:300]) for k in keys]
                 ledger.record(outcomes, backoff_seconds)
@@ -300,6 +305,8 @@ def send_campaign(
                         report.add(f"{channel}_rejected")
                     elif o.status == "failed":
                         report.add(f"{channel}_failed")
+                if unavailable:
+                    raise unavailable
         except Exception as exc:  # noqa: BLE001
             report.errors.append(f"{channel}: {type(exc).__name__}: {exc}")
             log(f"{campaign.name}: channel {channel} stopped: {exc}")
