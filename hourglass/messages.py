@@ -95,10 +95,15 @@ def render(template: str, channel: str, row: Mapping[str, Any], campaign: str) -
 
 
 def render_email(template: str, row: Mapping[str, Any], campaign: str) -> dict[str, str]:
-    """Subject, plain text and HTML. The HTML part is the same template rendered for HTML, not the text marked
-    up afterwards: a URL or a quote inside a name stays text, and the template's link is the only anchor."""
+    """Subject, plain text and HTML from one rendering for HTML: every value and the template's own text escaped,
+    the template's link the only anchor, so a URL or a quote inside a name stays text. The plain text is that
+    rendering with the anchor turned back into the link and everything unescaped: exactly the template rendered
+    as text (nothing else in it can be markup, every other '<' being escaped)."""
     link = tracked_link(campaign, "email", row)
-    subject, body = _render(template, "email", row, campaign, link)
     anchor = Markup('<a href="{0}">{0}</a>').format(link)  # format escapes the link, & and quotes included
-    _, html_body = _render(template, "email", row, campaign, anchor, for_html=True)
-    return {"subject": subject, "body": body, "html": _paragraphs(html_body)}
+    subject, body = _render(template, "email", row, campaign, anchor, for_html=True)
+    return {
+        "subject": link.join(map(html.unescape, subject.split(anchor))),
+        "body": link.join(map(html.unescape, body.split(anchor))),
+        "html": _paragraphs(body),
+    }

@@ -144,6 +144,20 @@ def test_hostile_names_stay_text_one_recipient_exactly_our_headers_and_only_the_
         assert ledger.counts(CAMPAIGN.name) == {"sent": len(people)}
 
 
+@hsettings(max_examples=200, deadline=None)
+@given(
+    name=st.one_of(st.none(), st.text(max_size=60), st.sampled_from(HOSTILE_NAMES)), lang=st.sampled_from(["nl", "en"])
+)
+def test_the_html_part_holds_a_name_as_text_and_the_plain_part_is_the_template_as_text(name, lang):
+    row = {"customer_key": "k-1", "first_name": name, "language": lang}
+    rendered = messages.render_email(CAMPAIGN.template, row, CAMPAIGN.name)
+    assert (rendered["subject"], rendered["body"]) == messages.render(CAMPAIGN.template, "email", row, CAMPAIGN.name)
+    page = _Html(rendered["html"])
+    assert {tag for tag, _ in page.tags} <= {"html", "body", "p", "br", "a"}
+    link = messages.tracked_link(CAMPAIGN.name, "email", row)
+    assert [attrs for tag, attrs in page.tags if tag == "a"] == [[("href", link)]]
+
+
 @hsettings(max_examples=300, deadline=None)
 @given(subject=st.text(max_size=200), campaign=st.text(max_size=40), body=st.text(max_size=300))
 def test_any_text_in_a_header_value_stays_in_that_header(subject, campaign, body):
