@@ -278,3 +278,37 @@ def test_no_server_listening_fails_the_campaign_and_leaves_every_message_due(wor
         activation.run_campaign(CAMPAIGN, [CAMPAIGN], email_channels(free_port(), tls="off"), run_id="r1")
     assert_every_message_due_now(CAMPAIGN.name, 5)
     assert {status for status, _ in receipts(CAMPAIGN.name).values()} == {"failed"}
+
+
+@pytest.mark.parametrize(
+    ("settings_given", "error"),
+    [
+        ({"HOURGLASS_SMTP_TLS": "off", "HOURGLASS_SMTP_USERNAME": "u", "HOURGLASS_SMTP_PASSWORD": "geheim"},
+         "a login over an unencrypted connection is refused"),
+        ({"HOURGLASS_SMTP_STARTTLS": "true"}, "HOURGLASS_SMTP_STARTTLS is replaced by HOURGLASS_SMTP_TLS"),
+        ({"HOURGLASS_SMTP_TLS": "sometimes"}, "HOURGLASS_SMTP_TLS must be one of starttls, implicit, off"),
+        ({"HOURGLASS_SMTP_CA_FILE": "/nonexistent/ca.pem"}, "HOURGLASS_SMTP_CA_FILE is not a file"),
+        ({"HOURGLASS_SMTP_FROM": "Het Huis"}, "the sender \\(HOURGLASS_SMTP_FROM\\) is not usable"),
+    ],
+)  # fmt: skip
+def test_email_settings_that_cannot_send_safely_fail_at_start(monkeypatch, settings_given, error):
+    from hourglass.resources.channels import channel_resources
+
+    monkeypatch.setenv("HOURGLASS_SMTP_HOST", "127.0.0.1")
+    for name, value in settings_given.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=error) as err:
+        channel_resources()
+    assert "geheim" not in str(err.value)
+
+
+def test_email_settings_allowed_by_name_load(monkeypatch):
+    from hourglass.resources.channels import channel_resources
+
+    given = {"HOURGLASS_SMTP_HOST": "127.0.0.1", "HOURGLASS_SMTP_TLS": "off", "HOURGLASS_SMTP_USERNAME": "u",
+             "HOURGLASS_SMTP_PASSWORD": "p", "HOURGLASS_SMTP_ALLOW_PLAINTEXT_LOGIN": "true"}  # fmt: skip
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    assert channel_resources()["smtp"].allow_plaintext_login
+    monkeypatch.setenv("HOURGLASS_SMTP_TLS", "implicit")
+    assert channel_resources()["smtp"].port == 465  # implicit TLS's port unless HOURGLASS_SMTP_PORT says otherwise
