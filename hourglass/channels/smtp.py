@@ -57,8 +57,6 @@ class SmtpSender:
     def _connect(self) -> smtplib.SMTP:
         c = self.config
         where = f"the SMTP server {c.host}:{c.port}"
-        if self.problem:
-            raise ChannelUnavailable(self.problem)
         smtp = None
         try:
             if c.tls == "implicit":
