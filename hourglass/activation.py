@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from hourglass import lake, messages, settings
 from hourglass.campaigns import Campaign
-from hourglass.channels import MESSAGE_CHANNELS, Sender, valid_email, valid_phone
+from hourglass.channels import MESSAGE_CHANNELS, ChannelUnavailable, Sender, valid_email, valid_phone
 from hourglass.channels.ads import PLATFORMS, hashed_identifiers
 from hourglass.channels.smtp import RESENT
 from hourglass.consent import current_consent
@@ -294,9 +294,16 @@ def send_campaign(
                     report.add("resumed_in_flight", len(claimed.resumed))
                     if not sender.idempotent:
                         report.add("possibly_duplicated", len(claimed.resumed))
+                stopped = None
                 try:
                     with ledger.holding(claimed.taken, owner, claim_seconds):
                         outcomes = sender.deliver(batch)
+                except ChannelUnavailable as exc:  # nothing more goes out on it: what was not tried is due again now
+                    stopped, tried = exc, {o.key for o in exc.outcomes}
+                    untried = [
+                        Outcome(k, "failed", f"not sent: {describe(exc)}", 0.0) for k in claimed.taken if k not in tried
+                    ]
+                    outcomes = [*exc.outcomes, *untried]
                 except Exception as exc:  # noqa: BLE001 - one destination's failure must not stop the others
                     outcomes = [Outcome(k, "failed", describe(exc)) for k in claimed.taken]
                 except BaseException:
@@ -318,6 +325,8 @@ def send_campaign(
                         report.add(f"{channel}_failed")
                 if lost:
                     log(f"{campaign.name}: {len(lost)} {channel} keys were taken over by another sender mid-send")
+                if stopped:
+                    raise stopped
         except Exception as exc:  # noqa: BLE001
             problem = describe(exc, limit=None)
             report.errors.append(f"{channel}: {problem}")

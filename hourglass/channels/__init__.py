@@ -8,6 +8,7 @@ so for it the in-flight batch is reported as possibly duplicated.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from hourglass import phone
@@ -20,6 +21,18 @@ AUDIENCE_CHANNELS = ("google_ads", "meta_ads", "webhook")
 KNOWN_CHANNELS = MESSAGE_CHANNELS + AUDIENCE_CHANNELS
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+class ChannelUnavailable(Exception):
+    """The channel cannot send at all (no connection, TLS failed, login refused): it stops for this run.
+
+    `outcomes` are those of the messages that were tried before it happened; the rest were not tried, so they
+    stay due for the next run. The message names the server and the setting to check, never a secret.
+    """
+
+    def __init__(self, reason: str, outcomes: Sequence[Outcome] = ()):
+        super().__init__(reason)
+        self.outcomes = list(outcomes)
 
 
 class Sender(Protocol):

@@ -13,6 +13,7 @@ import email
 import hashlib
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -21,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from hourglass.channels.http import SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, SignatureError, verify
 
@@ -169,7 +171,19 @@ class _SmtpHandler:
         self.seen = 0  # every DATA, resends included
         self.new: set[bytes] = set()
         self.received: list[bytes] = []  # raw, parsed only when asked: a real server does not parse either
+        self.envelopes: list[tuple[list[str], list[str]]] = []  # (recipients, MAIL options) of each accepted one
+        self.logins: dict[str, str] = {}  # username -> password the server accepts
+        self.login_attempts = 0
         self.lock = threading.Lock()
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        with self.lock:
+            self.login_attempts += 1
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and self.logins.get(auth_data.login.decode()) == auth_data.password.decode()
+        )
+        return AuthResult(success=ok, handled=False)  # a failure answers 535
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd API
         if address in self.refuse:
@@ -191,18 +205,46 @@ class _SmtpHandler:
             await asyncio.sleep(self.stall_seconds)
         with self.lock:
             self.received.append(envelope.content)
+            self.envelopes.append((list(envelope.rcpt_tos), list(envelope.mail_options)))
         return "250 Message accepted for delivery"
 
 
 class LoopbackSmtp:
-    """An SMTP server on 127.0.0.1; `messages` holds what it accepted, parsed."""
+    """An SMTP server on 127.0.0.1; `messages` holds what it accepted, parsed.
+
+    Optionally like a real submission server: STARTTLS required (`starttls`, a server-side SSLContext) or
+    implicit TLS (`implicit_tls`), a login required (`logins`, which a server sends only over TLS unless
+    `login_without_tls`), and without SMTPUTF8 (`smtputf8=False`).
+    """
 
     def __init__(
-        self, refuse: set[str] | None = None, drop_every: int = 0, stall_every: int = 0, stall_seconds: float = 0.0
+        self,
+        refuse: set[str] | None = None,
+        drop_every: int = 0,
+        stall_every: int = 0,
+        stall_seconds: float = 0.0,
+        *,
+        smtputf8: bool = True,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+        logins: dict[str, str] | None = None,
+        login_without_tls: bool = False,
     ):
         self.handler = _SmtpHandler(refuse or set(), drop_every, stall_every, stall_seconds)
+        self.handler.logins = dict(logins or {})
         self.port = free_port()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
+        if starttls:
+            options.update(tls_context=starttls, require_starttls=True)
+        if logins:  # offered over plain text only when asked; then not required (aiosmtpd warns against that)
+            options.update(
+                authenticator=self.handler.authenticate,
+                auth_required=not login_without_tls,
+                auth_require_tls=not login_without_tls,
+            )
+        self._controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, ssl_context=implicit_tls, **options
+        )
 
     @property
     def messages(self) -> list[email.message.Message]:
