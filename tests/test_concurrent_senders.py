@@ -94,9 +94,10 @@ def test_two_cli_senders_over_slow_smtp_reach_each_recipient_once(crowd, dbt_man
     name = "reengage_declining"
     rows = write_audience(name, crowd(), days_since_joining=3, subscription="magazine")
     wanted = eligible(name, rows, "email")
-    with LoopbackSmtp(stall_every=1, stall_seconds=0.1) as smtp:  # a slow server: 0.1 s a message
+    # A slow server (0.1 s a message) that holds its first reply until both senders have a message in flight.
+    with LoopbackSmtp(stall_every=1, stall_seconds=0.1, overlap=2) as smtp:
         env = {**os.environ, "HOURGLASS_SMTP_HOST": "127.0.0.1", "HOURGLASS_SMTP_PORT": str(smtp.port),
-               "HOURGLASS_SMTP_CONCURRENCY": "1"}  # fmt: skip
+               "HOURGLASS_SMTP_CONCURRENCY": "1", "HOURGLASS_SMTP_TLS": "off"}  # fmt: skip
         counts = two_clis(name, env)
         got = Counter(m["To"] for m in smtp.messages)
     assert_both_sent(counts)
@@ -115,16 +116,14 @@ def test_the_dagster_asset_and_a_cli_sender_at_once_reach_each_recipient_once(cr
     wanted = eligible(name, rows, "email")
     everyone = campaigns()
     asset = build_activation_asset(next(c for c in everyone if c.name == name), everyone)
-    with LoopbackSmtp(stall_every=1, stall_seconds=0.1) as smtp:
+    # The server holds its first reply until the CLI and the asset both have a message in flight.
+    with LoopbackSmtp(stall_every=1, stall_seconds=0.1, overlap=2) as smtp:
         env = {**os.environ, "HOURGLASS_SMTP_HOST": "127.0.0.1", "HOURGLASS_SMTP_PORT": str(smtp.port),
-               "HOURGLASS_SMTP_CONCURRENCY": "1"}  # fmt: skip
+               "HOURGLASS_SMTP_CONCURRENCY": "1", "HOURGLASS_SMTP_TLS": "off"}  # fmt: skip
         cli = subprocess.Popen([*ACTIVATE, name], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while smtp.count < 1 and cli.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)  # the CLI is sending: now the asset starts
         resources = {
             "outbox": OutboxResource(),
-            "smtp": SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=1),
+            "smtp": SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=1, tls="off"),
             "sms": SmsResource(),
             "webhook": WebhookResource(),
             "ad_audiences": AdAudienceResource(),
@@ -154,7 +153,8 @@ def test_two_cli_senders_over_slow_http_and_the_outbox_send_each_key_once(crowd,
     """The receiver recognises a repeated Idempotency-Key: a second POST of a key is a second send all the same."""
     rows = write_audience(name, crowd(**consent), subscription="magazine")
     wanted = eligible(name, rows, "customer_key")
-    with LoopbackHttp(secret="geheim" if channel == "webhook" else "", delay=0.05) as server:  # webhooks are signed
+    # Webhooks are signed; the first reply waits until both senders have a request in flight.
+    with LoopbackHttp(secret="geheim" if channel == "webhook" else "", delay=0.05, overlap=2) as server:
         upper = channel.upper()
         env = {**os.environ, f"HOURGLASS_{upper}_URL": server.url, f"HOURGLASS_{upper}_CONCURRENCY": "1",
                "HOURGLASS_WEBHOOK_SECRET": "geheim"}  # fmt: skip
@@ -228,7 +228,8 @@ def test_a_frozen_senders_claim_is_taken_over_once_it_expires_and_everyone_is_re
     # Four connections, 0.05 s a message: a batch of ten is out for 0.15 s, and the stop lands early in one.
     with LoopbackSmtp(stall_every=1, stall_seconds=0.05) as smtp:
         env = {**os.environ, "HOURGLASS_SMTP_HOST": "127.0.0.1", "HOURGLASS_SMTP_PORT": str(smtp.port),
-               "HOURGLASS_SEND_BATCH": str(batch), "HOURGLASS_CLAIM_SECONDS": "3"}  # fmt: skip
+               "HOURGLASS_SEND_BATCH": str(batch), "HOURGLASS_CLAIM_SECONDS": "3",
+               "HOURGLASS_SMTP_TLS": "off"}  # fmt: skip
         frozen = subprocess.Popen([*ACTIVATE, name], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 120

@@ -250,7 +250,8 @@ def test_activate_from_the_command_line_needs_approve_past_the_guard(world, dbt_
     home, people = world
     name = "welcome_new_members"  # email, guard_max_change 0.5, guard_min_rows 20
     with LoopbackSmtp() as smtp:
-        env = {**os.environ, "HOURGLASS_SMTP_HOST": "127.0.0.1", "HOURGLASS_SMTP_PORT": str(smtp.port)}
+        env = {**os.environ, "HOURGLASS_SMTP_HOST": "127.0.0.1", "HOURGLASS_SMTP_PORT": str(smtp.port),
+               "HOURGLASS_SMTP_TLS": "off"}  # fmt: skip
 
         def activate(*flags: str) -> subprocess.CompletedProcess:
             command = [sys.executable, "-m", "hourglass.cli", "activate", name, *flags]

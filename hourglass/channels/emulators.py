@@ -34,6 +34,36 @@ class Fault:
     retry_after: str | None = None
 
 
+class Rendezvous:
+    """Requests wait until `parties` of them are in flight at once, once (or `timeout` passed): clients that are
+    started together are then certain to have sent side by side, however slowly each of them started."""
+
+    def __init__(self, parties: int = 0, timeout: float = 60.0):
+        self.parties, self.timeout = parties, timeout
+        self.in_flight = 0
+        self.met = parties <= 1
+        self._lock = threading.Lock()
+
+    def arrive(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.met = self.met or self.in_flight >= self.parties
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not self.met and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    async def wait_async(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not self.met and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
@@ -43,6 +73,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the http.server API
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         state = self.server.state
+        state.rendezvous.arrive()
+        try:
+            state.rendezvous.wait()
+        finally:
+            state.rendezvous.leave()
         if state.delay:
             time.sleep(state.delay)
         key = self.headers.get("Idempotency-Key")
@@ -117,6 +152,7 @@ class HttpState:
     faults: list[Fault] = field(default_factory=list)
     reject_field: str | None = None
     reject_values: set = field(default_factory=set)
+    rendezvous: Rendezvous = field(default_factory=Rendezvous)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -126,9 +162,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackHttp:
-    def __init__(self, secret: str = "", delay: float = 0.0, tolerance: float = SIGNATURE_TOLERANCE_SECONDS):
+    def __init__(
+        self, secret: str = "", delay: float = 0.0, tolerance: float = SIGNATURE_TOLERANCE_SECONDS, overlap: int = 0
+    ):
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = HttpState(secret=secret, delay=delay, tolerance=tolerance)
+        self._server.state = HttpState(secret=secret, delay=delay, tolerance=tolerance, rendezvous=Rendezvous(overlap))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -174,6 +212,7 @@ class _SmtpHandler:
         self.envelopes: list[tuple[list[str], list[str]]] = []  # (recipients, MAIL options) of each accepted one
         self.logins: dict[str, str] = {}  # username -> password the server accepts
         self.login_attempts = 0
+        self.rendezvous = Rendezvous()
         self.lock = threading.Lock()
 
     def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
@@ -192,6 +231,11 @@ class _SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        self.rendezvous.arrive()
+        try:
+            await self.rendezvous.wait_async()
+        finally:
+            self.rendezvous.leave()
         digest = hashlib.blake2b(envelope.content, digest_size=16).digest()
         with self.lock:
             self.seen += 1
@@ -229,8 +273,10 @@ class LoopbackSmtp:
         implicit_tls: ssl.SSLContext | None = None,
         logins: dict[str, str] | None = None,
         login_without_tls: bool = False,
+        overlap: int = 0,
     ):
         self.handler = _SmtpHandler(refuse or set(), drop_every, stall_every, stall_seconds)
+        self.handler.rendezvous = Rendezvous(overlap)  # hold replies until this many messages are in flight at once
         self.handler.logins = dict(logins or {})
         self.port = free_port()
         options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
