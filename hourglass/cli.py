@@ -54,6 +54,16 @@ def _run(args: argparse.Namespace) -> None:
         sys.exit(f"job {args.job} failed: see the log above or the run in the Dagster UI (make dev)")
 
 
+def _dagster_has_runs() -> bool:
+    """Whether the Dagster instance may hold test results: a configured storage, or the default SQLite one made.
+    Opening a default instance that does not exist yet would create it, and two senders would race to."""
+    import yaml
+
+    home = settings.dagster_home()
+    config = yaml.safe_load((home / "dagster.yaml").read_text()) or {}
+    return (home / "storage").exists() or any(k in config for k in ("storage", "run_storage", "event_log_storage"))
+
+
 def _activate(args: argparse.Namespace) -> None:
     """One campaign's send outside Dagster, with the same rules and ledger (for operators and crash tests)."""
     import uuid
@@ -72,9 +82,10 @@ def _activate(args: argparse.Namespace) -> None:
 
     from hourglass.assets.activation import audience_checks, failed_audience_checks
 
-    settings.dagster_home()
-    with DagsterInstance.get() as instance:
-        failed = failed_audience_checks(instance, audience_checks(chosen.name))
+    failed = []
+    if _dagster_has_runs():
+        with DagsterInstance.get() as instance:
+            failed = failed_audience_checks(instance, audience_checks(chosen.name))
     if failed:
         sys.exit(f"{chosen.name}: nothing was sent, its audience failed dbt tests: {', '.join(failed)}")
     resources = channel_resources(secret=plain_secret)

@@ -35,32 +35,37 @@ class Fault:
 
 
 class Rendezvous:
-    """Requests wait until `parties` of them are in flight at once, once (or `timeout` passed): clients that are
-    started together are then certain to have sent side by side, however slowly each of them started."""
+    """Requests wait until `parties` of them are in flight at once (once), or until `timeout` seconds after the
+    first arrived: clients started together are then certain to send side by side, however slowly each of
+    them started. The timeout stays below the clients' own, so a client left alone is slowed, never failed."""
 
-    def __init__(self, parties: int = 0, timeout: float = 60.0):
+    def __init__(self, parties: int = 0, timeout: float = 20.0):
         self.parties, self.timeout = parties, timeout
         self.in_flight = 0
         self.met = parties <= 1
+        self._first: float | None = None
         self._lock = threading.Lock()
 
     def arrive(self) -> None:
         with self._lock:
             self.in_flight += 1
+            self._first = self._first or time.monotonic()
             self.met = self.met or self.in_flight >= self.parties
 
     def leave(self) -> None:
         with self._lock:
             self.in_flight -= 1
 
+    def _waiting(self) -> bool:
+        self.met = self.met or time.monotonic() >= (self._first or 0) + self.timeout
+        return not self.met
+
     def wait(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while not self.met and time.monotonic() < deadline:
+        while self._waiting():
             time.sleep(0.02)
 
     async def wait_async(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while not self.met and time.monotonic() < deadline:
+        while self._waiting():
             await asyncio.sleep(0.02)
 
 
