@@ -114,13 +114,25 @@ def current_consent(rows: Iterable[Mapping[str, Any]]) -> dict[str, Consent]:
         ],
         schema=pa.schema([("customer_key", pa.string()), ("customer_id", pa.string()), ("email", pa.string())]),
     )
-    found: dict[str, dict[str, set[str]]] = {
-        key: {"granted": set(), "unclear": set()} for key in people.column("customer_key").to_pylist()
-    }
     with duckdb.connect() as con:
         con.register("people", people)
-        result = con.sql(states_sql("people", _relations(con))).fetchall()
-    for customer_key, purpose, state in result:
-        if state in found[customer_key]:
-            found[customer_key][state].add(purpose)
-    return {key: Consent(frozenset(v["granted"]), frozenset(v["unclear"])) for key, v in found.items()}
+        result = con.sql(
+            f"""
+            select
+                customer_key,
+                coalesce(list_sort(list(purpose) filter (where state = 'granted')), []),
+                coalesce(list_sort(list(purpose) filter (where state = 'unclear')), [])
+            from ({states_sql("people", _relations(con))})
+            where state <> 'refused'
+            group by customer_key
+            """
+        ).fetchall()
+    # People share a handful of combinations: one Consent each, not one per person.
+    shared: dict[tuple, Consent] = {}
+    found = dict.fromkeys(people.column("customer_key").to_pylist(), Consent())
+    for customer_key, granted, unclear in result:
+        combination = (tuple(granted), tuple(unclear))
+        if combination not in shared:
+            shared[combination] = Consent(frozenset(granted), frozenset(unclear))
+        found[customer_key] = shared[combination]
+    return found

@@ -14,7 +14,7 @@ from test_activation import ABANDONERS, channels, land, person, receipts, write_
 
 from hourglass import activation, lake, landing, settings
 from hourglass.consent import current_consent
-from hourglass.sources import CONTRACTS
+from hourglass.sources import CONSENT_PURPOSES, CONTRACTS
 
 CAMPAIGN = replace(ABANDONERS, holdout_share=0.0, cooldown_days=0)
 DAY1, DAY2 = AS_OF - timedelta(days=2), AS_OF - timedelta(days=1)
@@ -251,7 +251,7 @@ def test_the_audiences_and_the_send_time_check_agree_on_consent(home, dbt_manife
     people = [{"customer_key": r["customer_key"], "customer_id": r["crm_customer_id"], "email": r["email"]}
               for r in warehouse]  # fmt: skip
     send_time = current_consent(people)
-    purposes = settings.dbt_vars()["consent_purposes"]
+    purposes = CONSENT_PURPOSES
     found = {}
     for row in warehouse:
         consent = send_time[row["customer_key"]]

@@ -3,14 +3,30 @@
     arguments, the consents from the vars consent_purposes and lead_consent_purposes. docs/campaigns.md states
     the rules. -#}
 
-{#- ESP events that withdraw every e-mail consent of their address, as compared: lower-cased and trimmed. -#}
-{% macro consent_withdrawal_events() -%}
-  'unsubscribe', 'spam_complaint'
+{#- `value` is one of the `withdrawals` (ESP event types), compared lower-cased and trimmed. A value shorter than
+    the shortest of them cannot be one (trimming and lower-casing never lengthen it): most events are passed over
+    without being normalised. -#}
+{% macro consent_is_withdrawal(value, withdrawals) -%}
+  case
+    when strlen({{ value }}) >= {{ withdrawals | map('length') | min }}
+      then lower(trim({{ value }})) in ('{{ withdrawals | join("', '") }}')
+    else false
+  end
 {%- endmacro %}
 
 {#- A raw field holds something: not missing, not blank. -#}
 {% macro consent_raw_present(field) -%}
   coalesce(trim({{ field }}), '') <> ''
+{%- endmacro %}
+
+{#- A quarantined row's raw fields touch one of `purposes`: its consent field or its timestamp holds something. -#}
+{% macro consent_raw_touches(purposes) -%}
+  (
+    {%- for p in purposes %}
+      {{ consent_raw_present("raw_fields['consent_" ~ p ~ "']") }}
+      or {{ consent_raw_present("raw_fields['consent_" ~ p ~ "_at']") }}{{ " or" if not loop.last }}
+    {%- endfor %}
+  )
 {%- endmacro %}
 
 {#- The purposes as a one-column table `purposes (purpose)`; with `channel`, only that channel's. -#}
@@ -29,6 +45,8 @@
 {% macro consent_states(people, crm, leads, esp, crm_quarantine, leads_quarantine, esp_quarantine) -%}
 {%- set purposes = var('consent_purposes') -%}
 {%- set lead_purposes = var('lead_consent_purposes') -%}
+{%- set withdrawals = ['unsubscribe', 'spam_complaint'] -%}
+{%- set recorded = {'crm_customers': purposes, 'leads': lead_purposes} -%}
 with consent_people as (
   select
     customer_key,
@@ -62,6 +80,9 @@ lead_forms as (
       *,
       {{ normalise_email('email') }} as address
     from {{ leads }}
+    where lead_id in (
+      select lead_id from {{ leads }} where {{ normalise_email('email') }} in (select email from consent_people)
+    )
     qualify row_number() over (partition by lead_id order by load_date desc, _source_file desc) = 1
   ) as newest
   where address in (select email from consent_people)
@@ -73,11 +94,12 @@ esp_withdrawals as (
     {{ normalise_email('email') }} as email,
     event_at
   from {{ esp }}
-  where lower(trim(event_type)) in ({{ consent_withdrawal_events() }})
+  where {{ consent_is_withdrawal('event_type', withdrawals) }}
 ),
 
--- the quarantined rows of the three sources, each with an id, its fields by name and the key a clean delivery
--- of the same record carries; a line the reader could not split into fields has no fields by name
+-- the quarantined rows of the three sources that may touch a consent (below), each with an id, its fields by
+-- name and the key a clean delivery of the same record carries; a line the reader could not split into fields
+-- has no fields by name
 quarantined as (
   {% for source, quarantine, key in [
     ('crm_customers', crm_quarantine, 'customer_id'),
@@ -92,6 +114,13 @@ quarantined as (
       raw_line,
       raw_fields['{{ key }}'] as record_key
     from {{ quarantine }}
+    where
+      raw_fields is null
+      {% if source == 'esp_events' %}
+        or {{ consent_is_withdrawal("raw_fields['event_type']", withdrawals) }}
+      {% else %}
+        or {{ consent_raw_touches(recorded[source]) }}
+      {% endif %}
     {{ "union all" if not loop.last }}
   {% endfor %}
 ),
@@ -109,13 +138,14 @@ unsplit_fields as (
 -- quarantined ESP rows that may be a withdrawal: the event type says so, or one field of an unsplit line does
 esp_quarantined_withdrawals as (
   select row_id from quarantined
-  where source = 'esp_events' and lower(trim(raw_fields['event_type'])) in ({{ consent_withdrawal_events() }})
+  where source = 'esp_events' and raw_fields is not null
   union
   select row_id from unsplit_fields
-  where source = 'esp_events' and lower(value) in ({{ consent_withdrawal_events() }})
+  where source = 'esp_events' and {{ consent_is_withdrawal('value', withdrawals) }}
 ),
 
--- the address an ESP subscriber id stands for, for withdrawals that name only the id
+-- the address an ESP subscriber id stands for, for withdrawals that name only the id (a blank one is null, which
+-- min() passes over: normalised once the id matched, not for every event)
 esp_addresses as (
   select
     subscriber_id,
@@ -130,7 +160,6 @@ esp_addresses as (
       union all
       select value from unsplit_fields where row_id in (select row_id from esp_quarantined_withdrawals)
     )
-    and {{ consent_raw_present('email') }}
   group by subscriber_id
 ),
 
@@ -177,19 +206,14 @@ decisions as (
 -- the consents quarantined rows touch: a consent field or its timestamp holds something; a withdrawal event
 -- touches every e-mail consent; an unsplit line touches every consent its source records
 touches as (
-  {% for source, recorded in [('crm_customers', purposes), ('leads', lead_purposes)] %}
-    {% for purpose in recorded %}
+  {% for source in ['crm_customers', 'leads'] %}
+    {% for purpose in recorded[source] %}
       select row_id, '{{ purpose }}' as purpose from quarantined
-      where
-        source = '{{ source }}'
-        and (
-          {{ consent_raw_present("raw_fields['consent_" ~ purpose ~ "']") }}
-          or {{ consent_raw_present("raw_fields['consent_" ~ purpose ~ "_at']") }}
-        )
+      where source = '{{ source }}' and {{ consent_raw_touches([purpose]) }}
       union all
     {% endfor %}
     select q.row_id, purposes.purpose
-    from quarantined as q cross join {{ consent_purpose_values(recorded) }}
+    from quarantined as q cross join {{ consent_purpose_values(recorded[source]) }}
     where q.source = '{{ source }}' and q.raw_fields is null
     union all
   {% endfor %}
@@ -264,18 +288,16 @@ unclear as (
   group by t.customer_key, t.purpose
 ),
 
--- per person and purpose: the latest decision; an unstamped grant is older than any withdrawal; a tie refuses
+-- per person and purpose: the latest decision, as (moment, refused), the largest wins: a grant without its own
+-- time is older than any withdrawal; at the same moment a refusal wins
 latest as (
   select
     s.customer_key,
     d.purpose,
-    d.granted,
-    d.decided_at
+    max({'moment': coalesce(d.decided_at, '-infinity'::timestamp), 'refused': not d.granted}) as decision
   from consent_subjects as s
   inner join decisions as d on s.subject = d.subject
-  qualify row_number() over (
-    partition by s.customer_key, d.purpose order by d.decided_at desc nulls last, d.granted asc
-  ) = 1
+  group by s.customer_key, d.purpose
 )
 
 -- a quarantined row stays unclear until a decision made after the day it landed
@@ -285,10 +307,10 @@ select
   case
     when
       unclear.customer_key is not null
-      and (latest.decided_at is null or latest.decided_at < cast(unclear.landed_on as timestamp) + interval 1 day)
+      and (latest.decision is null or latest.decision.moment < cast(unclear.landed_on as timestamp) + interval 1 day)
       then 'unclear'
-    when latest.granted then 'granted'
-    else 'refused'
+    when latest.decision.refused then 'refused'
+    else 'granted'
   end as state
 from latest
 full outer join unclear on latest.customer_key = unclear.customer_key and latest.purpose = unclear.purpose

@@ -16,9 +16,9 @@ states as (
         source('lake', 'crm_customers'),
         source('lake', 'leads'),
         source('lake', 'esp_events'),
-        source('lake_quarantine', 'crm_customers'),
-        source('lake_quarantine', 'leads'),
-        source('lake_quarantine', 'esp_events')
+        lake_quarantine('crm_customers'),
+        lake_quarantine('leads'),
+        lake_quarantine('esp_events')
     ) }}
 )
 
