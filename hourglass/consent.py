@@ -76,7 +76,8 @@ def _parquet(dataset: Path) -> str:
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Each source's rows and quarantine in the lake; an empty table of the right shape where there are no files."""
+    """Each source's rows and quarantine in the lake; an empty table of the right shape where there are no files.
+    The quarantine always has today's columns: a file from before raw_fields reads as lines never split."""
     relations = {}
     for source in SOURCES:
         rows, quarantine = lake.raw_dataset(source), lake.quarantine_dataset(source)
@@ -85,16 +86,19 @@ def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             if lake.has_files(rows)
             else f"(select *, cast(null as date) as load_date from ({landing.empty_rows_sql(CONTRACTS[source])}))"
         )
-        if not lake.has_files(quarantine):
-            empty = landing.QUARANTINE_SCHEMA.empty_table().append_column("load_date", pa.array([], pa.date32()))
-            con.register(f"{source}_quarantine_empty", empty)
+        empty = f"{source}_quarantine_empty"
+        con.register(
+            empty, landing.QUARANTINE_SCHEMA.empty_table().append_column("load_date", pa.array([], pa.date32()))
+        )
         relations[f"{source}_quarantine"] = (
-            _parquet(quarantine) if lake.has_files(quarantine) else f"{source}_quarantine_empty"
+            f"(select * from {_parquet(quarantine)} union all by name select * from {empty})"
+            if lake.has_files(quarantine)
+            else empty
         )
     return relations
 
 
-def states_sql(people: str, relations: Mapping[str, str]) -> str:
+def _states_sql(people: str, relations: Mapping[str, str]) -> str:
     """consent_states over `people` (customer_key, customer_id, email) and the sources' relations."""
     return str(
         _rules().consent_states(
@@ -122,7 +126,7 @@ def current_consent(rows: Iterable[Mapping[str, Any]]) -> dict[str, Consent]:
                 customer_key,
                 coalesce(list_sort(list(purpose) filter (where state = 'granted')), []),
                 coalesce(list_sort(list(purpose) filter (where state = 'unclear')), [])
-            from ({states_sql("people", _relations(con))})
+            from ({_states_sql("people", _relations(con))})
             where state <> 'refused'
             group by customer_key
             """

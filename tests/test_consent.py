@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from conftest import AS_OF, write_landing
 from test_activation import ABANDONERS, channels, land, person, receipts, write_audience
@@ -268,3 +269,24 @@ def test_the_audiences_and_the_send_time_check_agree_on_consent(home, dbt_manife
     assert {name: state for name, state in found.items() if name in expected} == expected
     first = next(r["customer_key"] for r in warehouse if r["crm_customer_id"] == "C0001")
     assert send_time[first].granted == {"email_marketing", "ads_personalisation"}
+
+
+def test_a_quarantine_from_before_raw_fields_were_kept_still_fails_closed(home):
+    """A lake loaded by an older loader: its quarantine files have only the raw line; their rows count as lines
+    that could not be split, so the person they name is unclear rather than decided by the older grant."""
+    land(home, "crm_customers", f"crm_customers_{DAY1}.csv", [version(1, DAY1), version(2, DAY1)])
+    land(home, "crm_customers", f"crm_customers_{AS_OF}.csv", [version(1, AS_OF, consent_email_marketing="0",
+                                                                        birth_date="gisteren")])  # fmt: skip
+    quarantine = lake.quarantine_dataset("crm_customers")
+    for path in quarantine.glob("load_date=*/*.parquet"):
+        table = pq.read_table(path)
+        if table.num_rows:
+            pq.write_table(table.drop_columns(["raw_fields"]), path)
+        else:
+            path.unlink()  # the zero-row file with today's columns is not there yet either
+    rows = [{"customer_key": f"k{i}", "customer_id": f"C{i:04d}", "email": email_of(i)} for i in (1, 2)]
+    consent = current_consent(rows)
+    assert consent["k1"].unclear == set(CONSENT_PURPOSES) and consent["k2"].granted == {
+        "email_marketing",
+        "sms_marketing",
+    }
