@@ -360,13 +360,17 @@ def _check_query(path, header, contract, present, key, numbered: bool) -> str:
     absent = [c for c in contract.columns if c.name not in header]
     loaded += [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in absent]
     raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
+    # The raw fields by column name too: raw_line cannot be split back where a value holds the delimiter.
+    quoted = [f'"{n}"' for n in header]
+    raw_fields = f"map([{', '.join(map(_sql_str, header))}], [{', '.join(quoted)}])"
     repeated = f"{_key_hash(key)} in (select h from repeated_keys)" if key else "false"
     scan = _scan(path, header, contract)
     rows = f"(select *, row_number() over () as _row from {scan})" if numbered else scan
     row = "_row" if numbered else "null::bigint as _row"
     return f"""
         select {", ".join(loaded)}, {row}, _reason, _repeated,
-               case when _reason is not null or _repeated then {raw_line} end as _raw_line
+               case when _reason is not null or _repeated then {raw_line} end as _raw_line,
+               case when _reason is not null or _repeated then {raw_fields} end as _raw_fields
         from (
             select *, coalesce({problems}) as _reason, {repeated} as _repeated
             from {_converted(rows, present, contract)}
@@ -418,7 +422,7 @@ def _write_rows(
     Rows whose key hash repeats are held back until every batch is in; then the first of each key, by row
     number, is written after the others and the later ones quarantined.
     """
-    names = [n for n in checked.names if n not in ("_row", "_reason", "_repeated", "_raw_line")]
+    names = [n for n in checked.names if n not in ("_row", "_reason", "_repeated", "_raw_line", "_raw_fields")]
     schema = pa.schema([checked.field(n) for n in names] + [pa.field("_source_file", pa.string())])
     written, pending, held = _Written(), [], []
 
@@ -428,7 +432,7 @@ def _write_rows(
         source = pa.repeat(pa.scalar(file_name, pa.string()), loaded.num_rows)
         pending.append(pa.RecordBatch.from_arrays([*loaded.columns, source], schema=schema))
         written.loaded += loaded.num_rows
-        bad = {"_row": rows.column("_row"), "_reason": reason, "_raw_line": rows.column("_raw_line")}
+        bad = {name: rows.column(name) for name in _BAD_SCHEMA.names} | {"_reason": reason}
         written.bad.append(pa.record_batch(bad, schema=_BAD_SCHEMA).filter(pc.invert(good)))
 
     numbered_at = checked.get_field_index("_row")
@@ -515,11 +519,11 @@ def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, 
         f"""
         copy (
             select {file_lit} as source_file, _row as row_number, cast(null as bigint) as line,
-                   _reason as reason, _raw_line as raw_line
+                   _reason as reason, _raw_line as raw_line, _raw_fields as raw_fields
             from bad_rows
             union all
             select {file_lit}, null, line, 'unreadable line: ' || error_type || ' (' || error_message || ')',
-                   trim(csv_line, chr(13) || chr(10))
+                   trim(csv_line, chr(13) || chr(10)), null
             from reject_errors qualify row_number() over (partition by line order by byte_position) = 1
         ) to {_sql_str(str(quarantine_out))} (format parquet)
         """
@@ -536,7 +540,27 @@ def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, 
     result.rows_in += written.loaded + bad_rows.num_rows + unreadable
 
 
-_BAD_SCHEMA = pa.schema([("_row", pa.int64()), ("_reason", pa.string()), ("_raw_line", pa.string())])
+_BAD_SCHEMA = pa.schema(
+    [
+        ("_row", pa.int64()),
+        ("_reason", pa.string()),
+        ("_raw_line", pa.string()),
+        ("_raw_fields", pa.map_(pa.string(), pa.string())),
+    ]
+)
+# A quarantine file: each bad row's file, row number (or line, for a line the reader could not split), reason,
+# raw line and raw fields by column name (none for an unsplit line).
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("row_number", pa.int64()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("raw_line", pa.string()),
+        ("raw_fields", pa.map_(pa.string(), pa.string())),
+    ]
+)
+QUARANTINE_STUB_DATE = date(1970, 1, 1)
 
 
 def fingerprint(files: list[Path]) -> list[list]:
@@ -593,22 +617,29 @@ def ensure_not_missing(contract: SourceContract) -> None:
     """A source that has delivered nothing yet is an empty table downstream, not a missing one.
 
     Writes one zero-row partition with the contract's columns and types, dated HOURGLASS_AS_OF_DATE; the
-    first real load of that date replaces it.
+    first real load of that date replaces it. Its quarantine always holds a zero-row file with today's columns
+    (dated 1970-01-01, as the receipts' is): consent reads the quarantine, also where nothing was ever
+    quarantined or every file predates a column.
     """
-    dataset = lake.raw_dataset(contract.name)
-    if lake.has_files(dataset):
-        return
-    with lake.replacing_partitions([dataset], settings.as_of_date()) as (staging,), duckdb.connect() as con:
-        _write_empty(con, contract, staging / "empty.parquet")
+    rows = lake.raw_dataset(contract.name)
+    if not lake.has_files(rows):
+        with lake.replacing_partitions([rows], settings.as_of_date()) as (staging,), duckdb.connect() as con:
+            _write_empty(con, contract, staging / "empty.parquet")
+    stub = lake.partition_dir(lake.quarantine_dataset(contract.name), QUARANTINE_STUB_DATE) / "empty.parquet"
+    if not stub.exists() or pq.read_schema(stub) != QUARANTINE_SCHEMA:
+        with lake.replacing_partitions([lake.quarantine_dataset(contract.name)], QUARANTINE_STUB_DATE) as (staging,):
+            pq.write_table(QUARANTINE_SCHEMA.empty_table(), staging / "empty.parquet")
 
 
 def _write_empty(con: duckdb.DuckDBPyConnection, contract: SourceContract, path: Path) -> None:
     """A zero-row Parquet file with the contract's columns and types."""
+    con.execute(f"copy ({empty_rows_sql(contract)}) to {_sql_str(str(path))} (format parquet)")
+
+
+def empty_rows_sql(contract: SourceContract) -> str:
+    """SQL for zero rows with the contract's columns and types, as a rows file of the lake has them."""
     columns = [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in contract.columns]
-    con.execute(
-        f"copy (select {', '.join(columns)}, cast(null as varchar) as _source_file limit 0) "
-        f"to {_sql_str(str(path))} (format parquet)"
-    )
+    return f"select {', '.join(columns)}, cast(null as varchar) as _source_file limit 0"
 
 
 def load_source(contract: SourceContract, force: bool = False) -> list[LoadResult]:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+@cache
+def dbt_vars() -> dict:
+    """The dbt project's vars (dbt_project.yml): facts the warehouse and the Python side both need, such as the
+    consent purposes, are written there once."""
+    import yaml
+
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
 
 
 def home() -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hourglass import settings
+
 # Accepted spellings, tried in order. Dutch exports write day-month-year.
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y")
 TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M")
@@ -63,7 +65,9 @@ def _consent(channel_purpose: str) -> tuple[Column, Column]:
     )
 
 
-CONSENT_PURPOSES = ("email_marketing", "email_newsletter", "sms_marketing", "ads_personalisation")
+# The consents each source records (dbt_project.yml vars, shared with the consent rules in dbt).
+CONSENT_PURPOSES = tuple(settings.dbt_vars()["consent_purposes"])
+LEAD_CONSENT_PURPOSES = tuple(settings.dbt_vars()["lead_consent_purposes"])
 
 CONTRACTS: dict[str, SourceContract] = {
     c.name: c
@@ -105,7 +109,7 @@ CONTRACTS: dict[str, SourceContract] = {
                 Column("event_name", "string"),
                 Column("interest", "string", description="theatre, workshop, magazine"),
                 Column("created_at", "timestamp", True),
-                *_consent("email_marketing"),
+                *(col for p in LEAD_CONSENT_PURPOSES for col in _consent(p)),
             ),
         ),
         SourceContract(

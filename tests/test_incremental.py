@@ -45,6 +45,7 @@ CHANGED = {
 # What reads the per-customer facts, counted for the run's day.
 READERS = [
     "int_customer_profile",
+    "int_customer_consent",
     "int_customer_orders",
     "int_customer_email",
     "int_customer_web",
