@@ -118,7 +118,7 @@ def main() -> None:
         server.start()
         port = port_q.get(timeout=60)
         smtp_campaign = replace(base, name="bench_smtp")
-        smtp = SmtpResource(host="127.0.0.1", port=port, concurrency=args.smtp_concurrency)
+        smtp = SmtpResource(host="127.0.0.1", port=port, concurrency=args.smtp_concurrency, tls="off")
         seconds = run(smtp_campaign, smtp, SmsResource(), len(rows))
         stop.set()
         received = port_q.get(timeout=60)

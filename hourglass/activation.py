@@ -3,14 +3,13 @@
 `plan_window` decides, for every campaign of one send window in priority order, what happens to each audience
 row: held out, suppressed (with a reason) or sent on a channel. Planning over all campaigns at once makes the
 cross-channel frequency cap come out the same whichever campaign's asset runs first. `send_campaign` then
-records each key in the ledger before sending it and its outcome after, so a re-run, a retry or a restart
-after a crash resumes exactly what is missing.
+claims each key in the ledger before sending it and records its outcome after, so a re-run, a retry or a
+restart after a crash resumes exactly what is missing, and a second sender at the same time leaves it alone.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,11 +21,12 @@ import pyarrow.parquet as pq
 
 from hourglass import lake, messages, settings
 from hourglass.campaigns import Campaign
-from hourglass.channels import MESSAGE_CHANNELS, Sender, valid_email, valid_phone
+from hourglass.channels import MESSAGE_CHANNELS, ChannelUnavailable, Sender, valid_email, valid_phone
 from hourglass.channels.ads import PLATFORMS, hashed_identifiers
 from hourglass.channels.smtp import RESENT
 from hourglass.consent import Consent, current_consent
-from hourglass.ledger import Ledger, Outcome
+from hourglass.ledger import ClaimOwner, Ledger, Outcome
+from hourglass.redact import describe
 
 SEND, SUPPRESSED, HELD_OUT = "send", "suppressed", "held_out"
 RECEIPTS = "activation_receipts"
@@ -203,7 +203,10 @@ def check_guard(campaign: Campaign, size: int, last: int | None, approved: bool)
     )
     if approved:
         return None
-    return message + "; nothing was sent. Check the audience, then re-run with approve_audience_change: true."
+    return message + (
+        "; nothing was sent. Check the audience, then re-run with approve_audience_change: true"
+        f" (from the command line: hourglass activate {campaign.name} --approve)."
+    )
 
 
 def build_message(campaign: Campaign, decision: Decision, window: str) -> dict[str, Any]:
@@ -257,42 +260,62 @@ def send_campaign(
     batch_size: int = 200,
     log: Callable[[str], None] = print,
     backoff_seconds: float = 60.0,
+    owner: ClaimOwner | None = None,
+    claim_seconds: float = 300.0,
 ) -> SendReport:
-    """Deliver every planned message that has not gone out yet; one channel failing leaves the others going."""
+    """Deliver every planned message that has not gone out yet; one channel failing leaves the others going.
+
+    Each batch is claimed in the ledger just before it goes out, so another sender of the campaign running at
+    the same time takes the keys this one has not claimed, and each key goes out from one sender.
+    """
     report = SendReport()
+    owner = owner or ClaimOwner(run_id="send")
     to_send = [d for d in decisions if d.status == SEND]
     ledger.plan((d.key, campaign.name, d.customer_key, d.channel, window) for d in to_send)
-    states = ledger.states(d.key for d in to_send)
-    now = time.time()
+    unavailable = ledger.unavailable((d.key for d in to_send), owner)
     due: dict[str, list[Decision]] = defaultdict(list)
     for d in to_send:
-        status, _attempts, next_at = states[d.key]
-        if status == "sent":
-            report.add("already_sent")
-        elif status == "rejected":
-            report.add("already_rejected")
-        elif status == "failed" and next_at > now:
-            report.add("waiting_retry")
+        if d.key in unavailable:
+            report.add(unavailable[d.key])
         else:
-            if status == "sending":  # in flight when an earlier run died
-                report.add("resumed_in_flight")
-                if not senders[d.channel].idempotent:
-                    report.add("possibly_duplicated")
             due[d.channel].append(d)
     for channel, pending in due.items():
         sender = senders[channel]
         try:
             for start in range(0, len(pending), batch_size):
-                batch = pending[start : start + batch_size]
-                built = [build_message(campaign, d, window) for d in batch]
-                keys = [m["key"] for m in built]
-                ledger.mark_sending(keys)
+                built = [build_message(campaign, d, window) for d in pending[start : start + batch_size]]
+                claimed = ledger.claim([m["key"] for m in built], owner, claim_seconds)
+                for why in claimed.left.values():
+                    report.add(why)
+                batch = [m for m in built if m["key"] not in claimed.left]
+                if not batch:
+                    continue
+                if claimed.resumed:  # another sender had them out: its claim expired or its process is gone
+                    report.add("resumed_in_flight", len(claimed.resumed))
+                    if not sender.idempotent:
+                        report.add("possibly_duplicated", len(claimed.resumed))
+                stopped = None
                 try:
-                    outcomes = sender.deliver(built)
+                    with ledger.holding(claimed.taken, owner, claim_seconds):
+                        outcomes = sender.deliver(batch)
+                except ChannelUnavailable as exc:  # nothing more goes out on it: what was not tried is due again now
+                    stopped, tried = exc, {o.key for o in exc.outcomes}
+                    untried = [
+                        Outcome(k, "failed", f"not sent: {describe(exc)}", 0.0) for k in claimed.taken if k not in tried
+                    ]
+                    outcomes = [*exc.outcomes, *untried]
                 except Exception as exc:  # noqa: BLE001 - one destination's failure must not stop the others
-                    outcomes = [Outcome(k, "failed", f"{type(exc).__name__}: {exc}"[:300]) for k in keys]
-                ledger.record(outcomes, backoff_seconds)
+                    outcomes = [Outcome(k, "failed", describe(exc)) for k in claimed.taken]
+                except BaseException:
+                    ledger.release(claimed.taken, owner)  # interrupted: whoever sends next resumes the batch
+                    raise
+                lost = set(ledger.record(outcomes, owner, backoff_seconds))
                 for o in outcomes:
+                    if o.key in lost:  # this sender stalled past its claim: another took the key over
+                        report.add("claim_lost")
+                        if o.status == "sent" and not sender.idempotent:
+                            report.add("possibly_duplicated")
+                        continue
                     report.add(o.status)
                     if o.status == "sent" and o.reason == RESENT:
                         report.add("possibly_duplicated")
@@ -300,14 +323,19 @@ def send_campaign(
                         report.add(f"{channel}_rejected")
                     elif o.status == "failed":
                         report.add(f"{channel}_failed")
+                if lost:
+                    log(f"{campaign.name}: {len(lost)} {channel} keys were taken over by another sender mid-send")
+                if stopped:
+                    raise stopped
         except Exception as exc:  # noqa: BLE001
-            report.errors.append(f"{channel}: {type(exc).__name__}: {exc}")
-            log(f"{campaign.name}: channel {channel} stopped: {exc}")
+            problem = describe(exc, limit=None)
+            report.errors.append(f"{channel}: {problem}")
+            log(f"{campaign.name}: channel {channel} stopped: {problem}")
     for sender in senders.values():
         try:
             sender.finish()
         except Exception as exc:  # noqa: BLE001
-            report.errors.append(f"finish: {exc}")
+            report.errors.append(f"finish: {describe(exc, limit=None)}")
     return report
 
 
@@ -427,6 +455,9 @@ def run_campaign(
         problem = check_guard(campaign, len(rows), ledger.last_run(campaign.name), approve_audience_change)
         if problem:
             raise GuardError(problem)
+        claim_seconds = settings.float_setting("HOURGLASS_CLAIM_SECONDS", 300.0)
+        if claim_seconds <= 0:
+            raise ValueError(f"HOURGLASS_CLAIM_SECONDS must be more than 0, got {claim_seconds}")
         senders = channels.senders(campaign, window.isoformat())
         try:
             report = send_campaign(
@@ -438,6 +469,8 @@ def run_campaign(
                 settings.int_setting("HOURGLASS_SEND_BATCH", 200),
                 log,
                 settings.float_setting("HOURGLASS_RETRY_BACKOFF_SECONDS", 60.0),
+                ClaimOwner(run_id),
+                claim_seconds,
             )
         finally:
             for sender in senders.values():

@@ -1,7 +1,8 @@
 """Say when a run failed, and which steps and blocking checks failed, in the log and optionally to a webhook.
 
 HOURGLASS_ALERT_WEBHOOK_URL receives a JSON POST (a chat or incident tool's incoming webhook); without it
-the sensor only logs. No personal data is in the message: job, run id, failed steps and checks.
+the sensor only logs. No personal data is in the message: job, run id, failed steps and checks. The URL is
+often a secret path, so a failed post raises an error that names only its host (see hourglass/redact.py).
 """
 
 import json
@@ -9,6 +10,12 @@ import os
 
 import dagster as dg
 import requests
+
+from hourglass.redact import describe, redact
+
+
+class AlertError(Exception):
+    """The alert webhook did not take the report."""
 
 
 def failure_report(context: dg.RunFailureSensorContext) -> dict:
@@ -26,7 +33,7 @@ def failure_report(context: dg.RunFailureSensorContext) -> dict:
         "run_id": run.run_id,
         "failed_steps": failed_steps,
         "failed_blocking_checks": sorted(failed_checks),
-        "message": context.failure_event.message,
+        "message": redact(context.failure_event.message or ""),
     }
 
 
@@ -39,5 +46,15 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     context.log.error(f"run failed: {json.dumps(report)}")
     url = os.environ.get("HOURGLASS_ALERT_WEBHOOK_URL")
     if url:
+        post_alert(url, report)
+
+
+def post_alert(url: str, report: dict) -> None:
+    try:
         response = requests.post(url, json=report, timeout=10, headers={"Idempotency-Key": report["run_id"]})
         response.raise_for_status()
+        return
+    except requests.RequestException as exc:
+        problem = describe(exc, url)
+    # Raised outside the handler: a chained cause would carry the URL into Dagster's stored error.
+    raise AlertError(f"the alert webhook (HOURGLASS_ALERT_WEBHOOK_URL) did not take the report: {problem}")

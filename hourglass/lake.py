@@ -18,6 +18,11 @@ import duckdb
 
 from hourglass import settings
 
+# Columns the lake adds beside a source's own: the partition column readers get from the folder names
+# (hive partitioning) and each row's landing file (lineage). A source column may not take either name.
+PARTITION_COLUMN = "load_date"
+SOURCE_FILE_COLUMN = "_source_file"
+
 
 def raw_dataset(source: str) -> Path:
     return settings.lake_dir() / "raw" / source
@@ -28,17 +33,17 @@ def quarantine_dataset(source: str) -> Path:
 
 
 def partition_dir(dataset: Path, load_date: date) -> Path:
-    return dataset / f"load_date={load_date.isoformat()}"
+    return dataset / f"{PARTITION_COLUMN}={load_date.isoformat()}"
 
 
 def files_glob(dataset: Path) -> str:
     """Every Parquet file of a dataset, all load dates: what read_parquet takes."""
-    return str(dataset / "load_date=*" / "*.parquet")
+    return str(dataset / f"{PARTITION_COLUMN}=*" / "*.parquet")
 
 
 def has_files(dataset: Path) -> bool:
     """read_parquet fails on a glob that matches nothing: ask first."""
-    return any(dataset.glob("load_date=*/*.parquet"))
+    return any(dataset.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
 
 
 def row_count(dataset: Path) -> int:

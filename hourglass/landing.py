@@ -3,8 +3,10 @@
 Every file is read as text, then each row is checked column by column. A row that breaks a rule goes to
 the quarantine dataset with its reason and its raw fields; a line the CSV reader cannot split (wrong field
 count, broken quoting, bad encoding) goes there too. rows in = rows loaded + rows quarantined, always.
-A structural problem (a required column missing from the header) fails the whole load date and names the
-file and the column; the lake keeps what it had.
+A structural problem (no header, a required column missing from it, a column name twice or reserved, a quote
+that swallows line breaks, an impossible date in the file name) fails that file's load date with an error
+naming the file and the column, never quoting row values; the lake keeps what it had, and the source's other
+load dates load.
 
 How: one DuckDB query numbers and checks the rows and streams them out as Arrow batches; good rows go to
 the Parquet writer batch by batch, bad ones are kept for the quarantine file. Where repeated keys are
@@ -32,11 +34,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hourglass import lake, settings
-from hourglass.sources import Column, SourceContract
+from hourglass.sources import RESERVED_PREFIX, Column, SourceContract
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 TYPED = ("integer", "decimal", "date", "timestamp", "boolean")
+# The loader's own columns, beside the file's in its queries: under the prefix no source column may take.
+_ROW, _REASON, _REPEATED, _RAW_LINE, _RAW_FIELDS, _HASH = (
+    RESERVED_PREFIX + n for n in ("row", "reason", "repeated", "raw_line", "raw_fields", "hash")
+)
+# Nor may a source column take the names of the columns the lake adds.
+_LAKE_COLUMNS = (lake.PARTITION_COLUMN, lake.SOURCE_FILE_COLUMN)
 # Spellings of a boolean; 'true' and 'false' come first, as the CASE in _typed tries them in this order.
 _BOOLEANS = (("true", True), ("false", False), ("1", True), ("0", False), ("yes", True), ("no", False),
              ("ja", True), ("nee", False), ("j", True), ("n", False), ("y", True))  # fmt: skip
@@ -58,19 +66,42 @@ class LoadResult:
     skipped: bool = False
 
 
-def landing_files(source: str) -> dict[date, list[Path]]:
-    """Landing files of a source grouped by load date: the date in the file name, else its modification day."""
+@dataclass
+class LandingFiles:
+    """A source's landing files by load date, and those refused for their name, each with its error."""
+
+    by_date: dict[date, list[Path]] = field(default_factory=dict)
+    refused: dict[Path, LandingError] = field(default_factory=dict)
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted([*(f for files in self.by_date.values() for f in files), *self.refused])
+
+
+def landing_files(source: str) -> LandingFiles:
+    """Landing files of a source grouped by load date: the date in the file name, else its modification day.
+
+    A name holding an impossible date (2026-02-31) refuses that file alone: guessing its day could replace
+    another load date's partition.
+    """
     folder = settings.landing_dir() / source
-    grouped: dict[date, list[Path]] = {}
+    found = LandingFiles()
     if not folder.is_dir():
-        return grouped
+        return found
     for path in sorted(folder.iterdir()):
         if path.name.startswith((".", "_")) or not path.is_file():
             continue
         match = _DATE_IN_NAME.search(path.name)
-        day = date.fromisoformat(match.group(1)) if match else datetime.fromtimestamp(path.stat().st_mtime).date()
-        grouped.setdefault(day, []).append(path)
-    return grouped
+        try:
+            day = date.fromisoformat(match.group(1)) if match else datetime.fromtimestamp(path.stat().st_mtime).date()
+        except ValueError as exc:
+            found.refused[path] = LandingError(
+                f"{path}: {match.group(1)} in the file name is not a real date ({exc}); rename the file to its "
+                "load date"
+            )
+            continue
+        found.by_date.setdefault(day, []).append(path)
+    return found
 
 
 def _sql_str(value: str) -> str:
@@ -90,7 +121,7 @@ def _clean(name: str) -> str:
 
 
 def _clean_name(col: Column) -> str:
-    return f"__clean_{col.name}"
+    return f"{RESERVED_PREFIX}clean_{col.name}"
 
 
 def _cleaned(scan: str, present: list[Column]) -> str:
@@ -153,7 +184,7 @@ def _typed(col: Column, contract: SourceContract) -> str:
 
 
 def _typed_name(col: Column) -> str:
-    return f"__typed_{col.name}"
+    return f"{RESERVED_PREFIX}typed_{col.name}"
 
 
 def _value(col: Column) -> str:
@@ -205,32 +236,63 @@ def _key(contract: SourceContract, present: list[Column]) -> list[Column]:
 
 
 def _header(path: Path, contract: SourceContract) -> list[str]:
+    """The names in the first line, read strictly: where DuckDB meets a quote out of place in the header (`""a`,
+    `"a"b`, a quote left open) it returns no rows at all and reports no error, so such a header is refused here."""
     encoding = "utf-8-sig" if contract.encoding == "utf-8" else contract.encoding
     try:
         with path.open("r", encoding=encoding, newline="") as fh:
-            first = next(csv.reader(io.StringIO(fh.readline()), delimiter=contract.delimiter), [])
+            first = next(csv.reader(io.StringIO(fh.readline()), delimiter=contract.delimiter, strict=True), [])
     except UnicodeDecodeError as exc:
         raise LandingError(
             f"{path}: the header line is not {contract.encoding} ({exc.reason} at byte {exc.start})"
         ) from exc
+    except csv.Error as exc:
+        raise LandingError(f"{path}: the header line is malformed: its quotes do not pair up ({exc})") from exc
     return [name.strip() for name in first]
 
 
 def _check_structure(path: Path, contract: SourceContract) -> list[str]:
+    """The header's column names, those the contract knows spelled as it does; a LandingError where the file
+    cannot be loaded.
+
+    Names are compared ignoring case, as SQL compares them. The errors quote the contract's column names and
+    reserved ones only; any other name is given by its place in the header, as it may be a value: the first
+    line of a file without a header, or a header merged with a row.
+    """
     header = _header(path, contract)
-    unnamed = [i + 1 for i, name in enumerate(header) if not name]
-    if unnamed:
-        raise LandingError(f"{path}: header column {unnamed[0]} has no name (header has: {', '.join(header)})")
-    # A quote, the delimiter or a control character in a name means the header line itself is broken.
-    broken = [n for n in header if '"' in n or contract.delimiter in n or not n.isprintable()]
-    if broken:
-        raise LandingError(f"{path}: the header is malformed at column {broken[0]!r}")
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        raise LandingError(f"{path}: column '{duplicated[0]}' appears twice in the header")
+    spelled = {c.name.lower(): c.name for c in contract.columns}
+    if not any(name.lower() in spelled for name in header):
+        required = ", ".join(contract.required)
+        raise LandingError(
+            f"{path}: no header line, or one naming none of the contract's columns (it needs {required})"
+        )
+    for i, name in enumerate(header, start=1):
+        if not name:
+            raise LandingError(f"{path}: header column {i} has no name")
+        # A quote, the delimiter or a control character in a name means the header line itself is broken.
+        if '"' in name or contract.delimiter in name or not name.isprintable():
+            raise LandingError(f"{path}: header column {i} is malformed (a quote, delimiter or control character)")
+        if name.lower().startswith(RESERVED_PREFIX.lower()) or name.lower() in _LAKE_COLUMNS:
+            raise LandingError(
+                f"{path}: column '{name}' is reserved (the loader's own columns start with {RESERVED_PREFIX}; "
+                f"{' and '.join(_LAKE_COLUMNS)} are the lake's); rename it in the export"
+            )
+    places: dict[str, list[int]] = {}
+    for i, name in enumerate(header, start=1):
+        places.setdefault(name.lower(), []).append(i)
+    for name, at in places.items():
+        if len(at) > 1 and name in spelled:
+            spellings = " and ".join(f"'{header[i - 1]}'" for i in at)
+            raise LandingError(
+                f"{path}: column '{spelled[name]}' appears twice in the header, as {spellings} (names are "
+                "compared ignoring case)"
+            )
+        if len(at) > 1:
+            raise LandingError(f"{path}: header columns {' and '.join(map(str, at))} have the same name")
+    header = [spelled.get(name.lower(), name) for name in header]
     for name in contract.required:
         if name not in header:
-            raise LandingError(f"{path}: required column '{name}' is missing (header has: {', '.join(header)})")
+            raise LandingError(f"{path}: required column '{name}' is missing from the header")
     return header
 
 
@@ -267,14 +329,37 @@ def _load_one(
         numbered = bool(key) or not _keeps_file_order(con, query)
         if numbered and not key:
             query = _check_query(path, header, contract, present, key, numbered=True)
-        with _registered(con, "repeated_keys", None if repeated is None else pa.table({"h": repeated})):
+        with _registered(con, "repeated_keys", None if repeated is None else pa.table({_HASH: repeated})):
             checked = con.sql(query)
             with checked.to_arrow_reader(_BATCH_ROWS) as reader, closing(_read_ahead(reader)) as batches:
                 written = _write_rows(reader.schema, batches, rows_out, path.name, key, contract, numbered)
     except duckdb.InvalidInputException as exc:  # e.g. line endings mixed within the file
         first = str(exc).splitlines()[0]
         raise LandingError(f"{path}: the CSV parser gave up on this file, nothing of it was loaded: {first}") from exc
+    _refuse_lines_run_together(con, path)
     _write_quarantine(con, path, written, quarantine_out, result)
+
+
+def _refuse_lines_run_together(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse the file where a line the reader could not split runs over line breaks.
+
+    That is a quote opened and not closed where its field ends: the reader took the lines after it as one
+    value, up to a later quote or the end of the file. Which of those lines were rows cannot be known, so no
+    count of them would be honest; quarantined as one line, they were silently neither loaded nor quarantined
+    (and their customers kept older versions, consent included). Refused, nothing is lost: the lake keeps what
+    it had and the file can be delivered again. A broken last line is one line and stays quarantined.
+    """
+    found = con.execute(
+        "select line, error_type from reject_errors "
+        "where regexp_matches(trim(csv_line, chr(13) || chr(10)), '[\\r\\n]') order by line limit 1"
+    ).fetchone()
+    if found:
+        line, error = found
+        raise LandingError(
+            f"{path}: from row {line - 1} on, a quote that does not close where its field ends runs over line "
+            f"breaks ({error}); the lines it takes in cannot be told apart as rows, so the file was refused and "
+            "nothing of it was loaded"
+        )
 
 
 _BATCH_ROWS = 262_144  # rows per Arrow batch DuckDB hands over (at most)
@@ -342,14 +427,14 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table | Non
 
 
 def _check_query(path, header, contract, present, key, numbered: bool) -> str:
-    """Each row with its typed values, its first problem as _reason and, if it is quarantined, its raw line.
+    """Each row with its typed values, its first problem as _REASON and, if it is quarantined, its raw line.
 
-    _row is the row's place among the file's readable rows. Where `numbered`, the scan counts the rows (a
+    _ROW is the row's place among the file's readable rows. Where `numbered`, the scan counts the rows (a
     window, which runs the whole query on one core); this is needed where repeated keys are flagged, as the
-    flag is a join (`IN (select ...)`) after which DuckDB does not promise the file's order. Otherwise _row is
+    flag is a join (`IN (select ...)`) after which DuckDB does not promise the file's order. Otherwise _ROW is
     left empty here and _write_rows counts the rows as they arrive, while DuckDB checks them on every core:
     only right where the plan is projections and filters over the one scan (_keeps_file_order). A row whose
-    key hash repeats is flagged _repeated.
+    key hash repeats is flagged _REPEATED.
     """
     extra = [name for name in header if name not in {c.name for c in present}]
     problems = ", ".join([_problem(c) for c in present] + _row_problems(contract, present)) or "null"
@@ -359,20 +444,22 @@ def _check_query(path, header, contract, present, key, numbered: bool) -> str:
     # models and the send-time consent lookup never meet a missing one.
     absent = [c for c in contract.columns if c.name not in header]
     loaded += [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in absent]
-    raw_line = f" || {_sql_str(contract.delimiter)} || ".join(f"coalesce(\"{n}\", '')" for n in header)
+    # One function over all fields: a chain of || is an expression as deep as the file is wide (DuckDB stops at 1000).
+    fields = ", ".join(f"coalesce(\"{n}\", '')" for n in header)
+    raw_line = f"concat_ws({_sql_str(contract.delimiter)}, {fields})"
+    repeated = f"{_key_hash(key)} in (select {_HASH} from repeated_keys)" if key else "false"
     # The raw fields by column name too: raw_line cannot be split back where a value holds the delimiter.
     quoted = [f'"{n}"' for n in header]
     raw_fields = f"map([{', '.join(map(_sql_str, header))}], [{', '.join(quoted)}])"
-    repeated = f"{_key_hash(key)} in (select h from repeated_keys)" if key else "false"
     scan = _scan(path, header, contract)
-    rows = f"(select *, row_number() over () as _row from {scan})" if numbered else scan
-    row = "_row" if numbered else "null::bigint as _row"
+    rows = f"(select *, row_number() over () as {_ROW} from {scan})" if numbered else scan
+    row = _ROW if numbered else f"null::bigint as {_ROW}"
     return f"""
-        select {", ".join(loaded)}, {row}, _reason, _repeated,
-               case when _reason is not null or _repeated then {raw_line} end as _raw_line,
-               case when _reason is not null or _repeated then {raw_fields} end as _raw_fields
+        select {", ".join(loaded)}, {row}, {_REASON}, {_REPEATED},
+               case when {_REASON} is not null or {_REPEATED} then {raw_line} end as {_RAW_LINE},
+               case when {_REASON} is not null or {_REPEATED} then {raw_fields} end as {_RAW_FIELDS}
         from (
-            select *, coalesce({problems}) as _reason, {repeated} as _repeated
+            select *, coalesce({problems}) as {_REASON}, {repeated} as {_REPEATED}
             from {_converted(rows, present, contract)}
         )
         """
@@ -422,8 +509,8 @@ def _write_rows(
     Rows whose key hash repeats are held back until every batch is in; then the first of each key, by row
     number, is written after the others and the later ones quarantined.
     """
-    names = [n for n in checked.names if n not in ("_row", "_reason", "_repeated", "_raw_line", "_raw_fields")]
-    schema = pa.schema([checked.field(n) for n in names] + [pa.field("_source_file", pa.string())])
+    names = [n for n in checked.names if n not in (_ROW, _REASON, _REPEATED, _RAW_LINE, _RAW_FIELDS)]
+    schema = pa.schema([checked.field(n) for n in names] + [pa.field(lake.SOURCE_FILE_COLUMN, pa.string())])
     written, pending, held = _Written(), [], []
 
     def keep(rows: pa.RecordBatch, reason: pa.Array) -> None:
@@ -432,27 +519,27 @@ def _write_rows(
         source = pa.repeat(pa.scalar(file_name, pa.string()), loaded.num_rows)
         pending.append(pa.RecordBatch.from_arrays([*loaded.columns, source], schema=schema))
         written.loaded += loaded.num_rows
-        bad = {name: rows.column(name) for name in _BAD_SCHEMA.names} | {"_reason": reason}
+        bad = {name: rows.column(name) for name in _BAD_SCHEMA.names} | {_REASON: reason}
         written.bad.append(pa.record_batch(bad, schema=_BAD_SCHEMA).filter(pc.invert(good)))
 
-    numbered_at = checked.get_field_index("_row")
+    numbered_at = checked.get_field_index(_ROW)
     counted = 0
     # pyarrow's Parquet writer is about twice as fast as DuckDB's here (docs/performance.md)
     with pq.ParquetWriter(rows_out, schema) as parquet, _row_groups_in_thread(parquet) as out:
         for batch in batches:
             if not numbered:  # the rows come in file order (_keeps_file_order): numbered as they arrive
                 numbers = pa.array(np.arange(counted + 1, counted + 1 + batch.num_rows, dtype=np.int64))
-                batch = batch.set_column(numbered_at, "_row", numbers)
+                batch = batch.set_column(numbered_at, _ROW, numbers)
             counted += batch.num_rows
-            repeated = batch.column("_repeated")
+            repeated = batch.column(_REPEATED)
             if key:
                 held.append(batch.filter(repeated))
                 batch = batch.filter(pc.invert(repeated))
-            keep(batch, batch.column("_reason"))
+            keep(batch, batch.column(_REASON))
             if sum(b.num_rows for b in pending) >= _ROW_GROUP_ROWS:
                 _write_row_group(out, pending)
         if held:
-            candidates = pa.concat_batches(held).sort_by("_row")
+            candidates = pa.concat_batches(held).sort_by(_ROW)
             keep(candidates, _first_occurrences(candidates, [c.name for c in key], contract))
         _write_row_group(out, pending)
     return written
@@ -499,14 +586,14 @@ def _write_row_group(out: _RowGroupWriter, batches: list[pa.RecordBatch]) -> Non
 
 
 def _first_occurrences(rows: pa.RecordBatch, key: list[str], contract: SourceContract) -> pa.Array:
-    """_reason, with "duplicate" for each row (in row-number order) whose key came before and that has no reason yet."""
+    """_REASON, with "duplicate" for each row (in row-number order) whose key came before and that has no reason yet."""
     seen, later = set(), np.zeros(rows.num_rows, dtype=bool)
     for i, row in enumerate(rows.select(key).to_pylist()):
         value = tuple(row.values())
         later[i] = value in seen
         seen.add(value)
     duplicate = f"duplicate of an earlier {'/'.join(contract.key)}"
-    reason = rows.column("_reason")
+    reason = rows.column(_REASON)
     return pc.if_else(pc.and_(pa.array(later), pc.is_null(reason)), duplicate, reason)
 
 
@@ -518,8 +605,8 @@ def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, 
     con.execute(
         f"""
         copy (
-            select {file_lit} as source_file, _row as row_number, cast(null as bigint) as line,
-                   _reason as reason, _raw_line as raw_line, _raw_fields as raw_fields
+            select {file_lit} as source_file, {_ROW} as row_number, cast(null as bigint) as line,
+                   {_REASON} as reason, {_RAW_LINE} as raw_line, {_RAW_FIELDS} as raw_fields
             from bad_rows
             union all
             select {file_lit}, null, line, 'unreadable line: ' || error_type || ' (' || error_message || ')',
@@ -530,7 +617,7 @@ def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, 
     )
     unreadable = con.execute("select count(distinct line) from reject_errors").fetchone()[0]
     for reason, n in con.execute(
-        "select _reason, count(*) from bad_rows group by 1 "
+        f"select {_REASON}, count(*) from bad_rows group by 1 "
         "union all select 'unreadable line: ' || error_type, count(distinct line) from reject_errors group by 1"
     ).fetchall():
         result.reasons[reason] = result.reasons.get(reason, 0) + n
@@ -542,10 +629,10 @@ def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, 
 
 _BAD_SCHEMA = pa.schema(
     [
-        ("_row", pa.int64()),
-        ("_reason", pa.string()),
-        ("_raw_line", pa.string()),
-        ("_raw_fields", pa.map_(pa.string(), pa.string())),
+        (_ROW, pa.int64()),
+        (_REASON, pa.string()),
+        (_RAW_LINE, pa.string()),
+        (_RAW_FIELDS, pa.map_(pa.string(), pa.string())),
     ]
 )
 # A quarantine file: each bad row's file, row number (or line, for a line the reader could not split), reason,
@@ -639,11 +726,23 @@ def _write_empty(con: duckdb.DuckDBPyConnection, contract: SourceContract, path:
 def empty_rows_sql(contract: SourceContract) -> str:
     """SQL for zero rows with the contract's columns and types, as a rows file of the lake has them."""
     columns = [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in contract.columns]
-    return f"select {', '.join(columns)}, cast(null as varchar) as _source_file limit 0"
+    return f"select {', '.join(columns)}, cast(null as varchar) as {lake.SOURCE_FILE_COLUMN} limit 0"
 
 
 def load_source(contract: SourceContract, force: bool = False) -> list[LoadResult]:
-    """Load every load date found in the source's landing folder; unchanged ones are skipped."""
-    results = [load_date(contract, day, files, force) for day, files in sorted(landing_files(contract.name).items())]
+    """Load every load date found in the source's landing folder; unchanged ones are skipped.
+
+    A file refused for its name or a load date that fails does not stop the others: their errors are raised
+    together once the rest is loaded.
+    """
+    found = landing_files(contract.name)
+    results, errors = [], list(found.refused.values())
+    for day, files in sorted(found.by_date.items()):
+        try:
+            results.append(load_date(contract, day, files, force))
+        except LandingError as exc:
+            errors.append(exc)
+    if errors:
+        raise LandingError("\n".join(map(str, errors))) from errors[0]
     ensure_not_missing(contract)
     return results

@@ -1,17 +1,30 @@
-"""The send ledger: every message key is recorded before it is sent and its outcome after.
+"""The send ledger: every message key is claimed before it is sent and its outcome recorded after.
 
 SQLite in WAL mode: commits survive a killed process, readers never wait for the writer, and several
 campaigns' processes write to one file with short transactions (each waits at most `timeout` for another's
 commit) instead of blocking each other for a whole run.
+
+A sender claims a batch of keys with compare-and-set before handing it to a channel, so two senders of one
+campaign (two CLI runs, the CLI beside the Dagster asset) never send the same key; a claim names the machine,
+so the rule holds for a ledger that several machines share as well. A claim belongs to one sender
+(`ClaimOwner`), lasts `seconds` and is renewed while the batch is out; only its owner records the outcome.
+A claim is taken over once it expired, or at once when its owner ran on this machine and its process is
+gone: the taker resends that batch, which on a channel that cannot recognise a resent key may arrive twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
 import sqlite3
+import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SCHEMA = """
@@ -21,11 +34,15 @@ create table if not exists messages (
     customer_key text not null,
     channel text not null,
     send_window text not null,
-    status text not null,            -- planned, sending, sent, failed, rejected
+    status text not null,            -- planned, sending (claimed: in flight), sent, failed, rejected
     reason text,
     attempts integer not null default 0,
     next_attempt_at real not null default 0,
-    updated_at real not null
+    updated_at real not null,
+    claim_owner text,                -- the sender that claimed the key last (ClaimOwner.token)
+    claim_host text,                 -- where that sender ran (ClaimOwner.host) ...
+    claim_pid integer,               -- ... and as which process
+    claim_until real not null default 0
 );
 create index if not exists messages_by_window on messages (send_window, customer_key);
 create index if not exists messages_by_campaign on messages (campaign, customer_key);
@@ -39,8 +56,74 @@ create table if not exists runs (
 );
 """
 
+# Columns added after the first release: a ledger written before them gains them when opened.
+CLAIM_COLUMNS = {
+    "claim_owner": "text",
+    "claim_host": "text",
+    "claim_pid": "integer",
+    "claim_until": "real not null default 0",
+}
+
 # Messages that reached, or may have reached, the person: they count against the frequency cap and cooldown.
+# A claimed key is 'sending' from its claim until its outcome is recorded.
 DELIVERED = ("sending", "sent")
+
+
+def _machine() -> str:
+    """This machine and process namespace: process ids mean the same process only where this is the same."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # no way to tell: a name of its own, so no other process is ever judged gone
+        return f"{socket.gethostname()}/unknown-{uuid.uuid4().hex}"
+    return f"{socket.gethostname()}/{hashlib.blake2b(f'{boot} {namespace}'.encode(), digest_size=6).hexdigest()}"
+
+
+def _process_gone(pid: int) -> bool:
+    """True when no process `pid` runs here any more (a zombie waiting for its parent counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+@dataclass(frozen=True)
+class ClaimOwner:
+    """One sender: its run, this process and a token of its own, so two senders in one run stay apart."""
+
+    run_id: str
+    host: str = field(default_factory=_machine)
+    pid: int = field(default_factory=os.getpid)
+    nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def token(self) -> str:
+        return f"{self.run_id}/{self.nonce}"
+
+    def may_take_over(self, host: str | None, pid: int | None) -> bool:
+        """Whether a live-looking claim by (host, pid) is an orphan: its process ran here and is gone."""
+        return host == self.host and pid is not None and pid != self.pid and _process_gone(pid)
+
+
+# Why a key is not claimed for sending now; each is a count in the send report.
+ALREADY_SENT = "already_sent"
+ALREADY_REJECTED = "already_rejected"
+WAITING_RETRY = "waiting_retry"
+CLAIMED_ELSEWHERE = "claimed_elsewhere"
+
+
+@dataclass
+class Claimed:
+    taken: list[str] = field(default_factory=list)  # now this sender's, in the order asked
+    resumed: set[str] = field(default_factory=set)  # of those, keys another sender had in flight
+    left: dict[str, str] = field(default_factory=dict)  # key -> why it was not taken
 
 
 @dataclass(frozen=True)
@@ -55,9 +138,18 @@ class Ledger:
     def __init__(self, path: Path, timeout: float = 60.0):
         self.path = path
         self._con = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()  # a claim's renewal runs on its own thread, on this connection
         self._con.execute("pragma journal_mode=wal")
         self._con.execute("pragma synchronous=normal")  # durable against a killed process; WAL keeps it consistent
         self._con.executescript(SCHEMA)
+        if set(CLAIM_COLUMNS) - self._columns():
+            with self._lock, self._con:
+                self._con.execute("begin immediate")
+                for name in [name for name in CLAIM_COLUMNS if name not in self._columns()]:
+                    self._con.execute(f"alter table messages add column {name} {CLAIM_COLUMNS[name]}")
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._con.execute("pragma table_info(messages)")}
 
     def close(self) -> None:
         self._con.close()
@@ -68,10 +160,18 @@ class Ledger:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _write(self, sql: str, rows: Iterable[Sequence]) -> None:
-        with self._con:  # one short transaction
+    def _write(self, sql: str, rows: Iterable[Sequence]) -> int:
+        with self._lock, self._con:  # one short transaction
             self._con.execute("begin immediate")
-            self._con.executemany(sql, rows)
+            return self._con.executemany(sql, rows).rowcount
+
+    def _select(self, sql: str, keys: Sequence[str], *args: object) -> list[tuple]:
+        """Rows of `sql` (which ends in `key in ({marks})`) for `keys`, queried in chunks of SQLite's limit."""
+        rows: list[tuple] = []
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            rows += self._con.execute(sql.format(marks=",".join("?" * len(chunk))), (*args, *chunk)).fetchall()
+        return rows
 
     def plan(self, messages: Iterable[tuple[str, str, str, str, str]]) -> None:
         """Record (key, campaign, customer_key, channel, send_window) as planned; known keys keep their state."""
@@ -84,32 +184,123 @@ class Ledger:
 
     def states(self, keys: Iterable[str]) -> dict[str, tuple[str, int, float]]:
         """key -> (status, attempts, next_attempt_at) for the keys the ledger knows."""
-        keys = list(keys)
-        found: dict[str, tuple[str, int, float]] = {}
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for key, status, attempts, due in self._con.execute(
-                f"select key, status, attempts, next_attempt_at from messages where key in ({marks})", chunk
-            ):
-                found[key] = (status, attempts, due)
-        return found
+        sql = "select key, status, attempts, next_attempt_at from messages where key in ({marks})"
+        return {key: (status, attempts, due) for key, status, attempts, due in self._select(sql, list(keys))}
 
-    def mark_sending(self, keys: Sequence[str]) -> None:
-        now = time.time()
-        self._write(
-            "update messages set status = 'sending', attempts = attempts + 1, updated_at = ? where key = ?",
-            ((now, k) for k in keys),
+    def _standing(self, keys: Sequence[str], owner: ClaimOwner, now: float) -> dict[str, tuple[str | None, str]]:
+        """key -> (why it cannot be claimed now, or None; its status) for the keys the ledger knows."""
+        sql = (
+            "select key, status, next_attempt_at, claim_host, claim_pid, claim_until"
+            " from messages where key in ({marks})"
+        )
+        standing = {}
+        for key, status, due, host, pid, until in self._select(sql, keys):
+            if status == "sent":
+                why = ALREADY_SENT
+            elif status == "rejected":
+                why = ALREADY_REJECTED
+            elif status == "failed" and due > now:
+                why = WAITING_RETRY
+            elif status == "sending" and until > now:
+                why = None if owner.may_take_over(host, pid) else CLAIMED_ELSEWHERE
+            else:  # planned, failed and due, or an expired claim
+                why = None
+            standing[key] = (why, status)
+        return standing
+
+    def unavailable(self, keys: Iterable[str], owner: ClaimOwner) -> dict[str, str]:
+        """key -> why `owner` could not claim it now (a read only: a later claim decides)."""
+        standing = self._standing(list(keys), owner, time.time())
+        return {key: why for key, (why, _) in standing.items() if why}
+
+    def claim(self, keys: Sequence[str], owner: ClaimOwner, seconds: float) -> Claimed:
+        """Compare-and-set: take each key that is planned, failed and due, or whose claim expired or was
+        orphaned, for `seconds`; keys another sender holds, or that are settled, are left with the reason."""
+        claimed = Claimed()
+        with self._lock, self._con:
+            self._con.execute("begin immediate")  # the states read below cannot change before the update
+            now = time.time()
+            standing = self._standing(keys, owner, now)
+            for key in dict.fromkeys(keys):
+                why, status = standing[key]  # plan() records every key first
+                if why:
+                    claimed.left[key] = why
+                    continue
+                claimed.taken.append(key)
+                if status == "sending":
+                    claimed.resumed.add(key)
+            sql = (
+                "update messages set status = 'sending', attempts = attempts + 1, claim_owner = ?, claim_host = ?,"
+                " claim_pid = ?, claim_until = ?, updated_at = ? where key in ({marks})"
+            )
+            for start in range(0, len(claimed.taken), 900):
+                chunk = claimed.taken[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                self._con.execute(
+                    sql.format(marks=marks), (owner.token, owner.host, owner.pid, now + seconds, now, *chunk)
+                )
+        return claimed
+
+    def renew(self, keys: Sequence[str], owner: ClaimOwner, seconds: float) -> int:
+        """Extend `owner`'s claim on `keys` by `seconds` from now; how many it still held."""
+        until = time.time() + seconds
+        return self._write(
+            "update messages set claim_until = ? where key = ? and status = 'sending' and claim_owner = ?",
+            ((until, key, owner.token) for key in keys),
         )
 
-    def record(self, outcomes: Sequence[Outcome], backoff_seconds: float = 60.0) -> None:
-        """Outcomes after a send. A failed key waits retry_after, else backoff doubling per attempt (max 64x)."""
-        now = time.time()
+    @contextmanager
+    def holding(self, keys: Sequence[str], owner: ClaimOwner, seconds: float) -> Iterator[None]:
+        """Renew the claim on `keys` every third of `seconds` while the block runs (a batch out at a channel)."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(seconds / 3):
+                try:
+                    self.renew(keys, owner, seconds)
+                except sqlite3.Error:
+                    pass  # the next beat tries again; the claim's expiry is the bound
+
+        beat = threading.Thread(target=renew, name="ledger-claim", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beat.join()
+
+    def release(self, keys: Sequence[str], owner: ClaimOwner) -> None:
+        """Let the next sender take over `owner`'s unrecorded claims on `keys` at once (they stay in flight)."""
         self._write(
-            "update messages set status = ?, reason = ?, updated_at = ?, next_attempt_at = case when ? = 'failed'"
-            " then ? + coalesce(?, ? * (1 << min(max(attempts - 1, 0), 6))) else 0 end where key = ?",
-            ((o.status, o.reason, now, o.status, now, o.retry_after, backoff_seconds, o.key) for o in outcomes),
+            "update messages set claim_until = 0 where key = ? and status = 'sending' and claim_owner = ?",
+            ((key, owner.token) for key in keys),
         )
+
+    def record(self, outcomes: Sequence[Outcome], owner: ClaimOwner, backoff_seconds: float = 60.0) -> list[str]:
+        """Outcomes after a send, for the keys `owner` still holds; returns the keys it no longer held (another
+        sender took them over). A failed key waits retry_after, else backoff doubling per attempt (max 64x)."""
+        with self._lock, self._con:
+            self._con.execute("begin immediate")
+            now = time.time()
+            held = {
+                key
+                for (key,) in self._select(
+                    "select key from messages where status = 'sending' and claim_owner = ? and key in ({marks})",
+                    [o.key for o in outcomes],
+                    owner.token,
+                )
+            }
+            self._con.executemany(
+                "update messages set status = ?, reason = ?, updated_at = ?, claim_until = 0, next_attempt_at ="
+                " case when ? = 'failed' then ? + coalesce(?, ? * (1 << min(max(attempts - 1, 0), 6))) else 0 end"
+                " where key = ?",
+                (
+                    (o.status, o.reason, now, o.status, now, o.retry_after, backoff_seconds, o.key)
+                    for o in outcomes
+                    if o.key in held
+                ),
+            )
+        return [o.key for o in outcomes if o.key not in held]
 
     def delivered_per_customer(self, since_window: str, before_window: str, channels: Sequence[str]) -> Counter:
         """Messages on `channels` that reached (or may have reached) each customer in [since, before)."""

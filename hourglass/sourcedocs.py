@@ -9,11 +9,17 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from hourglass import settings
-from hourglass.sources import CONTRACTS, DATE_FORMATS, TIMESTAMP_FORMATS, SourceContract
+from hourglass import lake, phone, settings
+from hourglass.sources import CONTRACTS, DATE_FORMATS, RESERVED_PREFIX, TIMESTAMP_FORMATS, SourceContract
 
 DOC_PATH = settings.PROJECT_ROOT / "docs" / "sources.md"
 EXAMPLE_AS_OF = date(2026, 11, 20)
+
+
+def _phone_lengths() -> str:
+    spans = {iso: c["nsn"] for iso, c in phone.countries().items()}
+    return ", ".join(f"{iso} {lo}" + (f"-{hi}" if hi > lo else "") for iso, (lo, hi) in spans.items())
+
 
 INTRO = f"""# Landing contracts
 
@@ -24,15 +30,36 @@ and loading a date again replaces that partition. A file without a date in its n
 modified. Files starting with `.` or `_` are ignored.
 
 How a file is read:
-- The first line is the header; columns are matched by name, in any order.
-- **Required columns** must be in the header; a file without one fails the load of that day with an error
-  naming the file and the column, and the lake keeps the data it had. An optional column a file lacks
-  lands empty, with its type.
+- The first line is the header; columns are matched by name, in any order, ignoring case as SQL does (`EMAIL`
+  is the contract's `email` and lands as `email`).
+- **Required columns** must be in the header; an optional column a file lacks lands empty, with its type.
+- **Refused files.** A file the loader cannot read as a whole is refused: its load date fails with an error
+  naming the file and, where there is one, the column, and the lake keeps the data it had. The source's other
+  load dates still load; the error lists every refused file. Errors never quote values from the file's rows.
+  A file is refused when
+  - it has no header line (its first line names none of the contract's columns), or lacks a required column;
+  - a header column has no name, a broken name (a quote, the delimiter or a control character), or a name
+    that appears twice, ignoring case (`email` and `EMAIL`);
+  - a column takes a reserved name: any name starting with `{RESERVED_PREFIX}` (the loader's own columns), or
+    `{lake.PARTITION_COLUMN}` or `{lake.SOURCE_FILE_COLUMN}` (the lake's partition and lineage columns), in any case;
+  - a quote does not close where its field ends and runs over line breaks: which of the lines after it are
+    rows cannot be told, so none is guessed at (a quote left open on the last line quarantines that line only);
+  - the CSV reader gives up on it (line endings mixed within the file);
+  - its name holds an impossible date (`2026-02-31`): that file alone, until it is renamed.
 - **Required values** must be non-empty; a row without one is quarantined.
 - **Types** are checked per value: `integer`, `decimal` (the source's decimal mark; Dutch exports may write
   `1.234,50`), `date` ({", ".join(f"`{f}`" for f in DATE_FORMATS)}), `timestamp`
   ({", ".join(f"`{f}`" for f in TIMESTAMP_FORMATS)}), `boolean` (`true/false`, `1/0`, `yes/no`, `ja/nee`),
   `email` (something@domain.tld, surrounding spaces allowed). An empty value is missing, never invalid.
+- **Phone numbers** (`phone`) land as typed. Staging writes them in E.164 (`+31201234567`) by one rule,
+  `dbt_project/macros/phone.sql`, which the ad audiences' hashing and the SMS check use too. Spaces, dots,
+  dashes, slashes and parentheses are ignored. `+` or `00` starts the country code, and a trunk 0 after it is
+  dropped: `+31 (0)20 123 4567`, `0031 020 1234567` -> `+31201234567`. A number with one leading 0 is national,
+  of the row's `country` ({", ".join(phone.countries())}; leads, and a row without a country: NL): `06 12 34 56 78` ->
+  `+31612345678`, `0470 12 34 56` in a BE row -> `+32470123456`. Anything else becomes empty, never a guess
+  (a guessed number reaches somebody else): letters, a lone `+`, digits without `+`, `00` or `0` in front, a
+  national number of another country, or a wrong length. Lengths after the country code:
+  {_phone_lengths()}; other countries 8-15 digits in all.
 - A row that breaks a rule, and a line the CSV reader cannot split (wrong number of fields, broken quotes,
   a truncated last line), goes to `lake/quarantine/<source>/load_date=.../` with the reason and the raw fields.
   rows in = rows loaded + rows quarantined, shown on the asset in Dagster; the check `quarantined_share`

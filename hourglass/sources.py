@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from hourglass import settings
 
+# The loader's own columns beside a file's are named with this prefix; a source column may not start with it.
+RESERVED_PREFIX = "__hg_"
+
 # Accepted spellings, tried in order. Dutch exports write day-month-year.
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y")
 TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M")
@@ -82,11 +85,11 @@ CONTRACTS: dict[str, SourceContract] = {
                 Column("first_name", "string"),
                 Column("last_name", "string"),
                 Column("email", "email", description="as typed: case and surrounding spaces vary"),
-                Column("phone", "phone", description="Dutch or international notation"),
+                Column("phone", "phone", description="as typed: national (in `country`) or international"),
                 Column("birth_date", "date"),
                 Column("postcode", "string", description="Dutch postcode, 1234 AB"),
                 Column("city", "string"),
-                Column("country", "string", description="ISO 3166-1 alpha-2"),
+                Column("country", "string", description="ISO 3166-1 alpha-2; empty: NL"),
                 Column("household_partner", "boolean"),
                 Column("household_children", "integer"),
                 Column("language", "string", description="preferred language: nl, en, de, fr"),
@@ -104,7 +107,7 @@ CONTRACTS: dict[str, SourceContract] = {
                 Column("email", "email"),
                 Column("first_name", "string"),
                 Column("last_name", "string"),
-                Column("phone", "phone"),
+                Column("phone", "phone", description="as typed; a national number is Dutch"),
                 Column("source", "string", description="web_form, event, newsletter_signup, competition"),
                 Column("event_name", "string"),
                 Column("interest", "string", description="theatre, workshop, magazine"),

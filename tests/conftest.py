@@ -4,6 +4,7 @@ import csv
 import logging
 import os
 import random
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -245,3 +246,24 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("faults injected and what they left behind")
         for line in fault_log.table():
             terminalreporter.write_line(line)
+
+
+_NOT_A_VALUE = re.compile(r"\d+")
+
+
+def assert_quotes_no_row_values(message: str, path: Path) -> None:
+    """An error about a landing file names the file and the contract's columns, never a value from its lines.
+
+    Every field-like token of five or more characters (not a number, a column name of a contract or a name the
+    loader reserves) must be absent from the message as a whole word; the file's own path is allowed.
+    """
+    names = {n.lower() for c in CONTRACTS.values() for n in c.column_names} | {"load_date", "_source_file"}
+    data = path.read_bytes()
+    text = data.decode("utf-8", errors="replace") + "\n" + data.decode("latin-1")
+    tokens = {t.strip() for t in re.split(r'[,;"\r\n]', text)}
+    message = message.replace(str(path), "")
+    for token in tokens:
+        if len(token) < 5 or _NOT_A_VALUE.fullmatch(token) or token.lower() in names or token.startswith("__hg_"):
+            continue
+        quoted = re.search(rf"(?<![\w@.+-]){re.escape(token)}(?![\w@.+-])", message)
+        assert not quoted, f"the error quotes a value from the file: {token!r}"

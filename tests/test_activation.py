@@ -109,7 +109,7 @@ def world(tmp_path, monkeypatch):
 def channels(smtp=None, sms=None, webhook=None) -> activation.Channels:
     return activation.Channels(
         outbox=OutboxResource(),
-        smtp=SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=3) if smtp else SmtpResource(),
+        smtp=SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=3, tls="off") if smtp else SmtpResource(),
         sms=SmsResource(url=sms.url) if sms else SmsResource(),
         webhook=WebhookResource(url=webhook.url, secret="geheim") if webhook else WebhookResource(),
         ad_audiences=AdAudienceResource(),
@@ -399,7 +399,8 @@ def test_a_send_over_plain_smtp_killed_mid_batch_resends_at_most_the_reported_in
     # Stalling every message a few milliseconds stands for a real server's latency: the kill lands mid-send.
     with LoopbackSmtp(stall_every=1, stall_seconds=0.003) as smtp:
         env = {**os.environ, "HOURGLASS_SMTP_HOST": "127.0.0.1", "HOURGLASS_SMTP_PORT": str(smtp.port),
-               "HOURGLASS_SEND_BATCH": str(batch), "HOURGLASS_FREQUENCY_CAP": "10"}  # fmt: skip
+               "HOURGLASS_SMTP_TLS": "off", "HOURGLASS_SEND_BATCH": str(batch),
+               "HOURGLASS_FREQUENCY_CAP": "10"}  # fmt: skip
         for name in names:  # one kill per campaign: each re-run's report covers its own kill
             campaign = by_name[name]
             rows = write_audience(name, people, days_since_joining=3, subscription="magazine")
@@ -487,7 +488,7 @@ def test_the_dagster_asset_records_the_plan_and_needs_run_config_to_pass_the_gua
     with LoopbackSmtp() as smtp:
         resources = {
             "outbox": OutboxResource(),
-            "smtp": SmtpResource(host="127.0.0.1", port=smtp.port),
+            "smtp": SmtpResource(host="127.0.0.1", port=smtp.port, tls="off"),
             "sms": SmsResource(),
             "webhook": WebhookResource(),
             "ad_audiences": AdAudienceResource(),
@@ -567,7 +568,7 @@ def test_an_smtp_server_that_stalls_costs_at_most_the_reported_duplicates(world)
     # The timeout leaves room for a loaded machine: a reconnect slower than it fails the message for this run
     with LoopbackSmtp(stall_every=30, stall_seconds=2.5) as smtp:
         slow = channels(smtp=smtp)
-        slow.smtp = SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=3, timeout=1.0)
+        slow.smtp = SmtpResource(host="127.0.0.1", port=smtp.port, concurrency=3, timeout=1.0, tls="off")
         result = activation.run_campaign(campaign, [campaign], slow, run_id="r1")
         time.sleep(3)  # let the stalled messages land
         keys = [m["X-Hourglass-Key"] for m in smtp.messages]

@@ -2,11 +2,14 @@
 
 A BOM, a quoted line break, a truncated last line, an invalid e-mail and an impossible date (CRM); Latin-1,
 semicolons, decimal commas, a Dutch timestamp, a non-numeric and a negative amount (ERP); a duplicated key
-(ESP); an empty file and a header without rows; a missing required column; line endings mixed in one file.
-Every row is accounted for with its reason, or the load fails naming the file and leaves the lake as it was.
+(ESP); an empty file and a header without rows; a missing required column; line endings mixed in one file;
+a quote that never closes; a column named like the lake's own and one twice in another case; no header; an
+impossible date in the file name (kept as the file's name); 600 columns. Every row is accounted for with its
+reason, or the load fails naming the file, quoting none of its values, and leaves the lake as it was.
 """
 
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -14,6 +17,7 @@ from pathlib import Path
 import duckdb
 import fault_log
 import pytest
+from conftest import assert_quotes_no_row_values
 
 from hourglass import lake, landing
 from hourglass.sources import CONTRACTS
@@ -40,7 +44,8 @@ def test_every_corpus_file_has_an_expectation():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_corpus_file_is_accounted_for_or_refused_clearly(home, name):
     source, expected = _source(name), EXPECTED[name]
-    path = home / "landing" / source / f"{source}_{DAY}.csv"
+    dated = re.search(r"_\d{4}-\d{2}-\d{2}\.csv$", name)  # a file whose name is the trouble keeps it
+    path = home / "landing" / source / (name if dated else f"{source}_{DAY}.csv")
     path.parent.mkdir(parents=True)
     shutil.copy(CORPUS / name, path)
     fault_log.fault("bad input files (corpus and mutations)", 1)
@@ -48,6 +53,7 @@ def test_a_corpus_file_is_accounted_for_or_refused_clearly(home, name):
         with pytest.raises(landing.LandingError, match=expected["error"]) as refused:
             landing.load_source(CONTRACTS[source])
         assert path.name in str(refused.value)
+        assert_quotes_no_row_values(str(refused.value), path)
         assert _rows(lake.raw_dataset(source)) == []  # nothing half-loaded
         fault_log.count("loads refused with a clear error", 1)
         return

@@ -13,10 +13,13 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from hourglass.generator import generate, postcode_seed_csv
+from hourglass.generator.people import typed_phone
 from hourglass.generator.postcodes import SEED_PATH
 from hourglass.sources import CONTRACTS
 
@@ -133,13 +136,21 @@ def test_same_person_in_crm_and_esp_with_differently_typed_email(out):
         crm_by_norm[norm(e)].add(e)
     variants = [(c, e) for e in esp for c in crm_by_norm.get(norm(e), ()) if c != e]
     assert variants, "no address typed differently in CRM and ESP"
-    phones = [r["phone"] for r in rows_of(out, "crm_customers") if r["phone"]]
+    crm = [r for r in rows_of(out, "crm_customers") if r["phone"]]
+    phones = [r["phone"] for r in crm]
+    national = [r["country"] for r in crm if r["phone"].startswith("0") and not r["phone"].startswith("00")]
     notations = {
         "06-": any(p.startswith("06-") for p in phones),
         "+31 6": any(p.startswith("+31 6 ") for p in phones),
         "0031": any(p.startswith("0031") for p in phones),
+        "+31 (0)": any(p.startswith("+31 (0)") for p in phones),  # the trunk 0 kept after the country code
+        "BE or DE, nationally": bool({"BE", "DE"} & set(national)),
     }
     assert all(notations.values()), notations
+    # Where a record has no country (leads), a Belgian or German number carries its country code.
+    nsn, mobile, country = pa.array(["470123456", "15123456789"] * 50), np.array([True] * 100), np.array([1, 2] * 50)
+    typed = typed_phone(np.random.default_rng(1), nsn, mobile, country, national=False).to_pylist()
+    assert all(t.startswith(("+32", "+49", "0032", "0049")) for t in typed), typed
 
 
 def test_shared_addresses_link_many_persons_and_are_recorded(out, planted):

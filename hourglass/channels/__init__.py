@@ -8,8 +8,10 @@ so for it the in-flight batch is reported as possibly duplicated.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from hourglass import phone
 from hourglass.ledger import Outcome
 
 # Channels that put a message in front of a person: consent per channel, the frequency cap and quiet hours apply.
@@ -19,7 +21,18 @@ AUDIENCE_CHANNELS = ("google_ads", "meta_ads", "webhook")
 KNOWN_CHANNELS = MESSAGE_CHANNELS + AUDIENCE_CHANNELS
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+class ChannelUnavailable(Exception):
+    """The channel cannot send at all (no connection, TLS failed, login refused): it stops for this run.
+
+    `outcomes` are those of the messages that were tried before it happened; the rest were not tried, so they
+    stay due for the next run. The message names the server and the setting to check, never a secret.
+    """
+
+    def __init__(self, reason: str, outcomes: Sequence[Outcome] = ()):
+        super().__init__(reason)
+        self.outcomes = list(outcomes)
 
 
 class Sender(Protocol):
@@ -37,4 +50,5 @@ def valid_email(value: Any) -> bool:
 
 
 def valid_phone(value: Any) -> bool:
-    return isinstance(value, str) and bool(E164_PATTERN.match(value))
+    """A number in the normal form staging writes (hourglass.phone): anything else was not checked by the rule."""
+    return phone.is_e164(value)

@@ -4,6 +4,7 @@ Normalisation follows each platform's published rules before SHA-256 (hex, lower
 - Google Customer Match: e-mail trimmed and lower-cased, dots removed from the name part of gmail.com and
   googlemail.com addresses; phone in E.164 with the leading '+'.
 - Meta: e-mail trimmed and lower-cased; phone as digits only, with country code, without '+' or leading zeros.
+The phone is E.164 by the one rule staging uses (hourglass.phone), so a number matches its staged form.
 An empty or missing value stays an empty cell: hashing it would match everyone who left the field empty.
 """
 
@@ -12,13 +13,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from hourglass import settings
+from hourglass import phone, settings
 from hourglass.channels.outbox import KeyedJsonl
 from hourglass.ledger import Outcome
 
@@ -39,18 +39,21 @@ def normalise_email(value: str | None, platform: str) -> str:
     return email
 
 
-def normalise_phone(value: str | None, platform: str) -> str:
-    """`value` is already E.164 (+31612345678) as staging writes it; anything else is cleaned to digits."""
-    digits = re.sub(r"[^0-9]", "", value or "").lstrip("0")
-    if not digits:
+def normalise_phone(value: str | None, platform: str, country: str | None = None) -> str:
+    """`value` in E.164 by the phone rule; Google takes it with '+', Meta as digits. `country` places a number
+    written nationally. A staged number is in E.164 already: only another one costs a DuckDB query."""
+    if not (value or "").strip():
         return ""
-    return f"+{digits}" if platform == "google_ads" else digits
+    e164 = value if phone.is_e164(value) else phone.normalise([value], [country])[0]
+    if not e164:
+        return ""
+    return e164 if platform == "google_ads" else e164.removeprefix("+")
 
 
 def hashed_identifiers(row: dict[str, Any], platform: str) -> tuple[str, str]:
     return (
         sha256(normalise_email(row.get("email"), platform)),
-        sha256(normalise_phone(row.get("phone"), platform)),
+        sha256(normalise_phone(row.get("phone"), platform, row.get("country"))),
     )
 
 

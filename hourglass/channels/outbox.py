@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import dagster as dg
 
@@ -16,38 +17,51 @@ from hourglass.ledger import Outcome
 class KeyedJsonl:
     """An append-only JSON-lines file that holds each message key once, whatever crashes and retries happen.
 
-    A line cut short by a killed process is ignored on the next open, so its message counts as not written.
+    Writers take an exclusive lock on the file, read the lines other processes added since, and append only
+    keys nobody wrote, so two processes appending to one file never write a key twice. A line cut short by a
+    killed writer is cut off by the next writer, so its message counts as not written.
     """
 
     def __init__(self, path: Path):
         self.path = path
         self.keys: set[str] = set()
+        self._read_to = 0  # the keys of the file up to this offset are in self.keys
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            with path.open("rb") as fh:
-                data = fh.read()
-            complete = data[: data.rfind(b"\n") + 1]
-            if len(complete) != len(data):
-                with path.open("r+b") as fh:
-                    fh.truncate(len(complete))
-            for line in complete.splitlines():
-                self.keys.add(json.loads(line)["key"])
+
+    def _catch_up(self, fh: BinaryIO) -> None:
+        """Under the exclusive lock: take in the lines written since, and drop a line a killed writer cut short."""
+        if fh.seek(0, os.SEEK_END) < self._read_to:  # the file shrank (rewritten meanwhile): read it anew
+            self.keys, self._read_to = set(), 0
+        fh.seek(self._read_to)
+        data = fh.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            fh.truncate(self._read_to + len(complete))
+        for line in complete.splitlines():
+            self.keys.add(json.loads(line)["key"])
+        self._read_to += len(complete)
 
     def append(self, records: list[dict[str, Any]]) -> int:
-        fresh = [r for r in records if r["key"] not in self.keys]
-        if fresh:
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in fresh))
+        with self.path.open("a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes, also when the process is killed
+            self._catch_up(fh)
+            fresh = {r["key"]: r for r in records if r["key"] not in self.keys}
+            if fresh:
+                data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in fresh.values()).encode()
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            self.keys.update(r["key"] for r in fresh)
+                self.keys.update(fresh)
+                self._read_to += len(data)  # the file was read to its end under this lock
         return len(fresh)
 
     def records(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        with self.path.open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh]
+        with self.path.open("rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)  # no line half written by another process
+            data = fh.read()
+        return [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
 
 
 class OutboxSender:

@@ -67,7 +67,7 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
         "first_name": pc.if_else(pa.array(rng.random(n) < 0.02), pa.nulls(n, pa.string()), pc.take(p.first_name, take)),
         "last_name": pc.take(p.last_name, take),
         "email": email,
-        "phone": typed_phone(rng, pc.take(p.phone_nsn, take), p.phone_mobile[persons]),
+        "phone": typed_phone(rng, pc.take(p.phone_nsn, take), p.phone_mobile[persons], p.country[persons]),
         "birth_date": f.dates(p.birth_day[persons], missing=rng.random(n) < 0.25),
         "postcode": postcode,
         "city": city,
@@ -100,8 +100,9 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
     )
     old_cols = {k: pc.take(v, pa.array(old_rows)) for k, v in cols.items()}
     old_cols["updated_at"] = f.timestamps(old_updated)
+    old_persons = persons[old_rows]
     old_cols["phone"] = typed_phone(
-        rng, pc.take(p.phone_nsn, pa.array(persons[old_rows])), p.phone_mobile[persons[old_rows]]
+        rng, pc.take(p.phone_nsn, pa.array(old_persons)), p.phone_mobile[old_persons], p.country[old_persons]
     )
     for purpose in CONSENT_PURPOSES:
         later = consent_at[purpose][old_rows] > old_updated

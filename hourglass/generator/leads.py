@@ -41,7 +41,7 @@ def build(rng: np.random.Generator, p: People, clock: Clock) -> SourceResult:
     consent = rng.choice(3, n, p=[0.6, 0.1, 0.3])  # true, false, never asked
     email = typed_email(rng, pc.take(p.email, take), p_case=0.2, p_space=0.1)
     email = pc.if_else(pa.array((rng.random(n) < 0.03) & (source == 1)), pa.nulls(n, pa.string()), email)
-    phone = typed_phone(rng, pc.take(p.phone_nsn, take), p.phone_mobile[persons])
+    phone = typed_phone(rng, pc.take(p.phone_nsn, take), p.phone_mobile[persons], p.country[persons], national=False)
     cols = {
         "lead_id": f.padded_ids("L", np.arange(1, n + 1), 7),
         "email": email,

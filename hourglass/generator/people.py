@@ -164,6 +164,11 @@ def build(rng: np.random.Generator, n: int, clock: Clock) -> People:
         pa.array(rng.integers(2_000_000, 10_000_000, n)).cast(pa.string()),
     )
     phone = pc.if_else(pa.array(mobile), mob, land)
+    # BE and DE residents have a number of their country: the same drawn digits in that country's plan
+    last8, last7 = pc.utf8_slice_codeunits(phone, -8), pc.utf8_slice_codeunits(phone, -7)
+    be = pc.if_else(pa.array(mobile), concat("4", last8), concat("2", last7))
+    de = pc.if_else(pa.array(mobile), concat("151", last8), concat("30", last8))
+    phone = pc.if_else(pa.array(country == 1), be, pc.if_else(pa.array(country == 2), de, phone))
     phone = pc.if_else(pa.array(rng.random(n) < 0.2), pa.nulls(n, pa.string()), phone)
 
     people = People(
@@ -298,8 +303,12 @@ def typed_email(rng: np.random.Generator, canonical: pa.Array, p_case: float = 0
     return out
 
 
-def typed_phone(rng: np.random.Generator, nsn: pa.Array, mobile: np.ndarray) -> pa.Array:
-    """06-12345678, +31 6 12345678, 0031612345678, 0612345678, 020-1234567, +31 20 1234567 ..."""
+def typed_phone(
+    rng: np.random.Generator, nsn: pa.Array, mobile: np.ndarray, country: np.ndarray, national: bool = True
+) -> pa.Array:
+    """06-12345678, +31 6 12345678, 0031612345678, 0612345678, 020-1234567, +31 (0)20 1234567 ... A BE or DE
+    number is written nationally (0470123456) only where the record says the country (`national`), else with
+    its country code: a national number is read as being of the record's country, Dutch when it has none."""
     n = len(nsn)
     rest_m = pc.utf8_slice_codeunits(nsn, 1)
     area = pc.utf8_slice_codeunits(nsn, 0, 2)
@@ -311,6 +320,7 @@ def typed_phone(rng: np.random.Generator, nsn: pa.Array, mobile: np.ndarray) -> 
         concat("0", nsn),
         concat("+31", nsn),
         concat("06 ", rest_m),
+        concat("+31 (0)6 ", rest_m),
     ]
     land_forms = [
         concat("0", area, "-", rest_l),
@@ -319,12 +329,27 @@ def typed_phone(rng: np.random.Generator, nsn: pa.Array, mobile: np.ndarray) -> 
         concat("0", nsn),
         concat("+31", nsn),
         concat("0", area, " ", rest_l),
+        concat("+31 (0)", area, " ", rest_l),
     ]
-    which = rng.choice(6, n, p=[0.32, 0.2, 0.1, 0.25, 0.08, 0.05])
-    out = pc.if_else(pa.array(mobile), mob_forms[0], land_forms[0])
-    for k in range(1, 6):
-        out = pc.if_else(pa.array(which == k), pc.if_else(pa.array(mobile), mob_forms[k], land_forms[k]), out)
-    return out
+    code = pick(("31", "32", "49"), country)
+    spaced = concat("+", code, " ", nsn)
+    foreign_forms = [
+        concat("0", nsn) if national else spaced,
+        spaced,
+        concat("00", code, nsn),
+        concat("0", nsn) if national else concat("+", code, " (0)", nsn),
+        concat("+", code, nsn),
+        concat("0", nsn) if national else spaced,
+        concat("+", code, " (0)", nsn),
+    ]
+    which = rng.choice(7, n, p=[0.32, 0.15, 0.1, 0.25, 0.08, 0.05, 0.05])
+    dutch = pc.if_else(pa.array(mobile), mob_forms[0], land_forms[0])
+    for k in range(1, 7):
+        dutch = pc.if_else(pa.array(which == k), pc.if_else(pa.array(mobile), mob_forms[k], land_forms[k]), dutch)
+    foreign = foreign_forms[0]
+    for k in range(1, 7):
+        foreign = pc.if_else(pa.array(which == k), foreign_forms[k], foreign)
+    return pc.if_else(pa.array(country > 0), foreign, dutch)
 
 
 def pick_persons(rng: np.random.Generator, p: People, n: int, crm_share: float) -> np.ndarray:

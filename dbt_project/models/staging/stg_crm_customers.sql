@@ -24,7 +24,7 @@ cleaned as (
         {{ clean_text('first_name') }} as first_name,
         {{ clean_text('last_name') }} as last_name,
         {{ normalise_email('email') }} as email,
-        {{ normalise_phone('phone') }} as phone,
+        {{ normalise_phone('phone', 'country') }} as phone,
         birth_date,
         upper(replace(postcode, ' ', '')) as postcode,
         {{ clean_text('city') }} as city,
