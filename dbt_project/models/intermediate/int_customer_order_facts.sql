@@ -13,10 +13,13 @@
 -- Over purchases (is_purchase: free orders too). The CLV model's frequency counts purchase days, as BG/NBD
 -- defines a transaction (Fader, Hardie & Lee 2005): several orders on one day are one, and the Gamma-Gamma
 -- spend is per purchase day.
+-- A table from before purchase days is written whole once: its rows lack them.
 with customer_orders as (
     select all_orders.*
     from {{ ref('int_orders') }} as all_orders
-    where {{ to_refresh('all_orders.customer_key', customers_with_changed_orders()) }}
+    {% if is_incremental_on('purchase_days') -%}
+        where {{ to_refresh('all_orders.customer_key', customers_with_changed_orders()) }}
+    {%- endif %}
 ),
 
 purchase_days as (
