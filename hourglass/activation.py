@@ -356,12 +356,7 @@ RECEIPT_SCHEMA = pa.schema(
 
 def ensure_receipts() -> None:
     """dbt reads the receipts as a source before any campaign has run: give it an empty typed file to read."""
-    dataset = lake.raw_dataset(RECEIPTS)
-    if lake.has_files(dataset):
-        return
-    folder = lake.partition_dir(dataset, date(1970, 1, 1))
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(RECEIPT_SCHEMA.empty_table(), folder / "empty.parquet")
+    lake.ensure_table(lake.raw_dataset(RECEIPTS), date(1970, 1, 1), RECEIPT_SCHEMA.empty_table())
 
 
 def write_receipts(campaign: str, decisions: list[Decision], ledger: Ledger, window: date, run_id: str) -> int:

@@ -28,10 +28,31 @@ def _prepare(_: argparse.Namespace) -> None:
 
     settings.dagster_home()
     prepare()
+    ensure_sources()
+
+
+def ensure_sources() -> None:
+    """Every lake source that has delivered nothing yet as a zero-row table (the landing sources, GA4, the
+    activation receipts), so that dbt by hand runs on a new home as a Dagster run does."""
+    from hourglass import activation, landing
+    from hourglass.ga4 import SOURCE, report
+    from hourglass.sources import CONTRACTS
+
+    for contract in CONTRACTS.values():
+        if contract.name != SOURCE:  # read through its API, not from landing files
+            landing.ensure_not_missing(contract)
+    report.ensure_not_missing(settings.as_of_date())
+    activation.ensure_receipts()
 
 
 def run_job(job_name: str, log_level: str = "INFO") -> bool:
     """Run a job in this process against the persistent Dagster instance, so `make dev` shows the run."""
+    day = settings.as_of_date()
+    if day < settings.history_start():
+        raise ValueError(
+            f"HOURGLASS_AS_OF_DATE {day} is before HOURGLASS_HISTORY_START {settings.history_start()}, the first day "
+            "the jobs run for: set HOURGLASS_HISTORY_START to that day or earlier"
+        )
     settings.dagster_home()
     from dagster import DagsterInstance
 
@@ -41,7 +62,7 @@ def run_job(job_name: str, log_level: str = "INFO") -> bool:
         job = defs.resolve_job_def(job_name)
         result = job.execute_in_process(
             instance=instance,
-            partition_key=settings.as_of_date().isoformat() if job.partitions_def else None,
+            partition_key=day.isoformat() if job.partitions_def else None,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
@@ -126,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--as-of", help="the export day, YYYY-MM-DD (default HOURGLASS_AS_OF_DATE or today)")
     gen.set_defaults(func=_generate)
 
-    sub.add_parser("prepare", help="parse the dbt project into target/manifest.json").set_defaults(func=_prepare)
+    prep = sub.add_parser("prepare", help="dbt parse into target/manifest.json; empty tables for sources without data")
+    prep.set_defaults(func=_prepare)
 
     run = sub.add_parser("run", help="run a job headless (default: the nightly hourglass)")
     run.add_argument("--job", default="nightly")

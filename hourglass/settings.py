@@ -99,15 +99,25 @@ def float_setting(name: str, default: float) -> float:
     return _number(name, default, float, "a number")
 
 
-def as_of_date() -> date:
-    """The day a run acts for (HOURGLASS_AS_OF_DATE, default today): dbt and activation use the same one."""
-    raw = os.environ.get("HOURGLASS_AS_OF_DATE")
+def date_setting(name: str, default: date) -> date:
+    raw = os.environ.get(name)
     if not raw:
-        return date.today()
+        return default
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise ValueError(f"HOURGLASS_AS_OF_DATE must be a date like 2026-11-22, got {raw!r}") from exc
+        raise ValueError(f"{name} must be a date like 2026-11-22, got {raw!r}") from exc
+
+
+def as_of_date() -> date:
+    """The day a run acts for (HOURGLASS_AS_OF_DATE, default today): dbt and activation use the same one."""
+    return date_setting("HOURGLASS_AS_OF_DATE", date.today())
+
+
+def history_start() -> date:
+    """The first day the jobs have a partition for (HOURGLASS_HISTORY_START): a run as of an earlier day needs
+    an earlier start."""
+    return date_setting("HOURGLASS_HISTORY_START", date(2024, 1, 1))
 
 
 DAGSTER_YAML = """\
