@@ -14,7 +14,7 @@ from .people import COUNTRIES, LANGUAGES, People, typed_email, typed_phone
 from .postcodes import scheme
 
 # (true, false) probability per purpose; the rest were never asked
-CONSENT_ODDS = {"email_marketing": (0.25, 0.16), "sms_marketing": (0.08, 0.07), "ads_personalisation": (0.22, 0.18)}
+CONSENT_ODDS = {"email_marketing": (0.38, 0.14), "sms_marketing": (0.08, 0.07), "ads_personalisation": (0.22, 0.18)}
 # Newsletter and magazine or season-ticket sign-ups ask for marketing e-mail too, and most say yes there.
 ENGAGED_EMAIL_MARKETING_ODDS = (0.75, 0.06)
 
