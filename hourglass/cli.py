@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from datetime import date
 from pathlib import Path
 
@@ -110,8 +111,12 @@ def _demo(args: argparse.Namespace) -> None:
         console.write(f"1/3 {_generated(args)}\n")
         console.write("2/3 running the nightly job: ingest, dbt models and tests, campaigns, report ...\n")
         started = time.perf_counter()
-        _prepare(args)
-        ok = run_job(args.job, args.log_level)
+        try:
+            _prepare(args)
+            ok = run_job(args.job, args.log_level)
+        except Exception:  # noqa: BLE001 - its traceback belongs in the log, which the console names
+            traceback.print_exc()
+            ok = False
         seconds = time.perf_counter() - started
     if not ok:
         failed = sorted(set(re.findall(r'Execution of step "([^"]+)" failed', log.read_text(errors="replace"))))

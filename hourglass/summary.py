@@ -118,7 +118,7 @@ def render_campaigns(found: dict[str, dict[str, int]]) -> list[str]:
             f"{k.removeprefix('sent by ')} {n:,}" for k, n in counts.items() if k.startswith("sent by")
         )
         out.append(f"  {name:<{width}}" + "".join(f"  {counts[c]:>10,}" for c in columns) + f"  {channels}".rstrip())
-    return out
+    return [*out, "  (sent, failed and suppressed count messages, one per person and channel; held out counts people)"]
 
 
 def _lines(path: Path) -> int:
