@@ -54,6 +54,7 @@ def _world(home: Path, customers: int) -> list[dict]:
     crm = crm.append_column("consent_email_newsletter_at", pa.nulls(customers, pa.timestamp("us")))
     crm = crm.append_column("consent_ads_personalisation", pa.nulls(customers, pa.bool_()))
     crm = crm.append_column("consent_ads_personalisation_at", pa.nulls(customers, pa.timestamp("us")))
+    crm = crm.append_column("_source_file", pa.array(["crm_customers.csv"] * customers))  # as the loader writes it
     pq.write_table(crm, target / "part-0.parquet")
     rows = [
         {

@@ -24,7 +24,7 @@ from hourglass.campaigns import Campaign
 from hourglass.channels import MESSAGE_CHANNELS, ChannelUnavailable, Sender, valid_email, valid_phone
 from hourglass.channels.ads import PLATFORMS, hashed_identifiers
 from hourglass.channels.smtp import RESENT
-from hourglass.consent import current_consent
+from hourglass.consent import Consent, current_consent
 from hourglass.ledger import ClaimOwner, Ledger, Outcome
 from hourglass.redact import describe
 
@@ -94,7 +94,7 @@ def _consent_needed(channel: str, purpose: str) -> str | None:
 def _decide_row(
     campaign: Campaign,
     row: dict[str, Any],
-    granted: set[str],
+    granted: Consent,
     cooling: dict[str, str],
     quiet: bool,
     used: Counter,
@@ -119,7 +119,7 @@ def _decide_row(
             decide(first, SUPPRESSED, "cooldown")
             return decisions
         if not consented:
-            decide(first, SUPPRESSED, "no_consent")
+            decide(first, SUPPRESSED, granted.refusal(_consent_needed(first, campaign.purpose)))
             return decisions
         if not reachable:
             decide(consented[0], SUPPRESSED, "invalid_address")
@@ -130,7 +130,7 @@ def _decide_row(
     for channel in campaign.audience_channels:
         needed = _consent_needed(channel, campaign.purpose)
         if needed and needed not in granted:
-            decide(channel, SUPPRESSED, "no_consent")
+            decide(channel, SUPPRESSED, granted.refusal(needed))
         elif not _address_ok(channel, row):
             decide(channel, SUPPRESSED, "invalid_address")
         else:
@@ -151,7 +151,7 @@ def _decide_row(
 def plan_window(
     campaigns: Iterable[Campaign],
     audiences: dict[str, list[dict[str, Any]]],
-    consents: dict[str, set[str]],
+    consents: dict[str, Consent],
     ledger: Ledger,
     window: date,
     now: datetime,
@@ -171,7 +171,7 @@ def plan_window(
             d
             for row in rows
             for d in _decide_row(
-                campaign, row, consents.get(row["customer_key"], set()), cooling, quiet, used, rules, window
+                campaign, row, consents.get(row["customer_key"], Consent()), cooling, quiet, used, rules, window
             )
         ]
     return plans
@@ -356,12 +356,7 @@ RECEIPT_SCHEMA = pa.schema(
 
 def ensure_receipts() -> None:
     """dbt reads the receipts as a source before any campaign has run: give it an empty typed file to read."""
-    dataset = lake.raw_dataset(RECEIPTS)
-    if lake.has_files(dataset):
-        return
-    folder = lake.partition_dir(dataset, date(1970, 1, 1))
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(RECEIPT_SCHEMA.empty_table(), folder / "empty.parquet")
+    lake.ensure_table(lake.raw_dataset(RECEIPTS), date(1970, 1, 1), RECEIPT_SCHEMA.empty_table())
 
 
 def write_receipts(campaign: str, decisions: list[Decision], ledger: Ledger, window: date, run_id: str) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
+import traceback
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +15,10 @@ from hourglass import settings
 
 
 def _generate(args: argparse.Namespace) -> None:
+    print(_generated(args))
+
+
+def _generated(args: argparse.Namespace) -> str:
     from hourglass.generator import generate
 
     out = Path(args.out) if args.out else settings.landing_dir()
@@ -20,7 +26,7 @@ def _generate(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     written = generate(out=out, customers=args.customers, seed=args.seed, as_of=as_of)
     seconds = time.perf_counter() - started
-    print(f"generated {sum(written.values()):,} rows in {len(written)} files under {out} in {seconds:.1f}s")
+    return f"generated {sum(written.values()):,} rows in {len(written)} files under {out} in {seconds:.1f}s"
 
 
 def _prepare(_: argparse.Namespace) -> None:
@@ -28,10 +34,31 @@ def _prepare(_: argparse.Namespace) -> None:
 
     settings.dagster_home()
     prepare()
+    ensure_sources()
+
+
+def ensure_sources() -> None:
+    """Every lake source that has delivered nothing yet as a zero-row table (the landing sources, GA4, the
+    activation receipts), so that dbt by hand runs on a new home as a Dagster run does."""
+    from hourglass import activation, landing
+    from hourglass.ga4 import SOURCE, report
+    from hourglass.sources import CONTRACTS
+
+    for contract in CONTRACTS.values():
+        if contract.name != SOURCE:  # read through its API, not from landing files
+            landing.ensure_not_missing(contract)
+    report.ensure_not_missing(settings.as_of_date())
+    activation.ensure_receipts()
 
 
 def run_job(job_name: str, log_level: str = "INFO") -> bool:
     """Run a job in this process against the persistent Dagster instance, so `make dev` shows the run."""
+    day = settings.as_of_date()
+    if day < settings.history_start():
+        raise ValueError(
+            f"HOURGLASS_AS_OF_DATE {day} is before HOURGLASS_HISTORY_START {settings.history_start()}, the first day "
+            "the jobs run for: set HOURGLASS_HISTORY_START to that day or earlier"
+        )
     settings.dagster_home()
     from dagster import DagsterInstance
 
@@ -41,7 +68,7 @@ def run_job(job_name: str, log_level: str = "INFO") -> bool:
         job = defs.resolve_job_def(job_name)
         result = job.execute_in_process(
             instance=instance,
-            partition_key=settings.as_of_date().isoformat() if job.partitions_def else None,
+            partition_key=day.isoformat() if job.partitions_def else None,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
@@ -113,12 +140,33 @@ def _docs(_: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    """The console gets a few lines of progress and the summary; everything else goes to a log file."""
+    from hourglass import runlog, summary
+
     args.out = None
     if args.as_of:
         os.environ["HOURGLASS_AS_OF_DATE"] = args.as_of
-    _generate(args)
-    _run(args)
-    _summary(args)
+    log = runlog.new_path("demo")
+    print(f"hourglass demo: {args.customers:,} customers (seed {args.seed}) as of {settings.as_of_date()}")
+    print(f"full log: {log}")
+    with runlog.captured(log) as console:
+        console.write(f"1/3 {_generated(args)}\n")
+        console.write("2/3 running the nightly job: ingest, dbt models and tests, campaigns, report ...\n")
+        started = time.perf_counter()
+        try:
+            _prepare(args)
+            ok = run_job(args.job, args.log_level)
+        except Exception:  # noqa: BLE001 - its traceback belongs in the log, which the console names
+            traceback.print_exc()
+            ok = False
+        seconds = time.perf_counter() - started
+    if not ok:
+        failed = sorted(set(re.findall(r'Execution of step "([^"]+)" failed', log.read_text(errors="replace"))))
+        sys.exit(
+            f"job {args.job} failed after {seconds:.0f}s (steps: {', '.join(failed) or 'see the log'}); log: {log}"
+        )
+    print(f"3/3 the nightly job ran in {seconds:.0f}s\n")
+    print(summary.render_brief(summary.collect(), log))
 
 
 # The demo data set; the test suite's shared pipeline runs on the same one, so "every audience is non-empty
@@ -137,7 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--as-of", help="the export day, YYYY-MM-DD (default HOURGLASS_AS_OF_DATE or today)")
     gen.set_defaults(func=_generate)
 
-    sub.add_parser("prepare", help="parse the dbt project into target/manifest.json").set_defaults(func=_prepare)
+    prep = sub.add_parser("prepare", help="dbt parse into target/manifest.json; empty tables for sources without data")
+    prep.set_defaults(func=_prepare)
 
     run = sub.add_parser("run", help="run a job headless (default: the nightly hourglass)")
     run.add_argument("--job", default="nightly")
@@ -153,12 +202,16 @@ def main(argv: list[str] | None = None) -> None:
 
     sub.add_parser("docs", help="rewrite docs/sources.md from the landing contracts").set_defaults(func=_docs)
 
-    demo = sub.add_parser("demo", help="generate sample data, run the nightly job, print the summary")
+    demo = sub.add_parser(
+        "demo", help="generate sample data, run the nightly job, print the summary (the full log goes to a file)"
+    )
     demo.add_argument("--customers", type=int, default=DEMO_CUSTOMERS)
     demo.add_argument("--seed", type=int, default=DEMO_SEED)
     demo.add_argument("--as-of", help="YYYY-MM-DD (default today)")
     demo.add_argument("--job", default="nightly")
-    demo.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    demo.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="of the log file"
+    )
     demo.set_defaults(func=_demo)
 
     args = parser.parse_args(argv)

@@ -13,10 +13,11 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
-# The inputs per customer, in weeks, as the dbt models project them from int_customer_orders in DuckDB.
+# The inputs per customer, in weeks, as the dbt models project them from int_customer_orders in DuckDB: a
+# transaction is a purchase day (int_customer_orders.yml).
 INPUTS = (
-    "orders - 1 as x, (tenure_days - recency_days) / 7 as t_x, tenure_days / 7 as age, "
-    "coalesce(average_repeat_order_value, 0) as mean_value"
+    "repeat_purchase_days as x, weeks_first_to_last_purchase as t_x, weeks_since_first_purchase as age, "
+    "coalesce(average_repeat_purchase_day_value, 0) as mean_value"
 )
 
 

@@ -1,91 +1,116 @@
 """Consent as it stands at send time, read from the lake rather than from the audience.
 
 An audience is built from the warehouse at some point; a person may unsubscribe (in the CRM or by an ESP
-unsubscribe or spam complaint) after that. Activation therefore looks up each recipient's latest decision
-per channel and purpose in the raw lake, where newly landed files arrive without a dbt build. The latest
-decision wins; on a tie a refusal wins; no decision at all means no consent.
+unsubscribe or spam complaint) after that. Activation therefore decides each recipient's consent per purpose
+from the raw lake, where newly landed files arrive without a dbt build. The rules are not written here: this
+module renders the dbt macro `consent_states` (dbt_project/macros/consent.sql) with jinja2 over the lake's
+Parquet files, the same macro the audiences' consent columns (int_customer_consent) come from. The rules:
+
+- Decisions: the newest version of the CRM record (by updated_at) with each `consent_<purpose>` that is not
+  empty; each lead's newest delivery with its `consent_email_marketing`, by its e-mail address; each ESP
+  `unsubscribe` or `spam_complaint` event (compared lower-cased and trimmed) as a refusal of every e-mail
+  consent of its address, or of the address its subscriber id has in other events. Addresses are compared
+  lower-cased and trimmed; true/false are the spellings the landing contract accepts (docs/sources.md).
+- A decision's time is its own timestamp (`consent_<purpose>_at`, the event's `event_at`). A refusal without
+  one takes its record's time (`updated_at`, a lead's `created_at`); a grant without one has no time: it is
+  older than every refusal, so it never overrides a withdrawal, and counts only where nothing was refused.
+- The latest decision wins; at the same moment a refusal wins; no decision is no consent.
+- Fail closed: a quarantined row of the CRM, the leads or the ESP events that touches a consent (a consent
+  field or its timestamp holds something; an ESP withdrawal event; any line the reader could not split into
+  fields) and names the person (CRM id, address, the subscriber id's address; any field of an unsplit line)
+  makes that consent unclear. A timestamp that does not parse quarantines its row, so it is unclear too. It
+  stays unclear until a clean row with the same key (customer_id, lead_id, event_id) lands on a later load
+  date, or a decision stamped after the day the quarantined row landed is the latest.
+
+An unclear consent is not given: activation suppresses it with the reason `consent_unclear`, a refusal or no
+decision with `no_consent`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import pyarrow as pa
 
-from hourglass import lake
+from hourglass import lake, landing, settings
+from hourglass.sources import CONTRACTS
 
-# (channel, purpose) pairs the CRM records, as columns consent_<channel>_<purpose>[_at].
-CRM_CONSENTS = (("email", "marketing"), ("email", "newsletter"), ("sms", "marketing"), ("ads", "personalisation"))
-# ESP events that withdraw every e-mail consent of the address.
-ESP_WITHDRAWALS = ("unsubscribe", "spam_complaint")
-# The recipients' addresses, as the decisions name them (`people` is registered by current_consent).
-RECIPIENT_EMAILS = "select lower(trim(email)) from people where email is not null"
+NO_CONSENT, CONSENT_UNCLEAR = "no_consent", "consent_unclear"  # the suppression reasons
+SOURCES = ("crm_customers", "leads", "esp_events")  # where decisions come from, in consent_states' order
 
 
-def _source(name: str) -> str | None:
-    if not lake.has_files(lake.raw_dataset(name)):
-        return None
-    return f"read_parquet('{lake.raw_glob(name)}', hive_partitioning = true, union_by_name = true)"
+@dataclass(frozen=True)
+class Consent:
+    """One person's consents, each '<channel>_<purpose>': `in` asks whether it is granted."""
+
+    granted: frozenset[str] = frozenset()
+    unclear: frozenset[str] = frozenset()
+
+    def __contains__(self, consent: object) -> bool:
+        return consent in self.granted
+
+    def refusal(self, consent: str) -> str:
+        """Why a consent that is not granted holds a message back."""
+        return CONSENT_UNCLEAR if consent in self.unclear else NO_CONSENT
 
 
-def _decisions_sql() -> str | None:
-    parts = []
-    crm = _source("crm_customers")
-    if crm:
-        # Only the recipients' records: the CRM holds everyone, a campaign reaches a few of them.
-        latest = (
-            f"(select * from {crm} where customer_id in (select customer_id from people)"
-            " qualify row_number() over (partition by customer_id order by updated_at desc, load_date desc) = 1)"
+@cache
+def _rules() -> Any:
+    """The dbt macros of consent.sql as callables: plain Jinja, with the dbt project's vars and the macros it uses."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(settings.DBT_PROJECT_DIR / "macros"), undefined=jinja2.StrictUndefined
+    )
+    env.globals["var"] = lambda name: settings.dbt_vars()[name]
+    env.globals["normalise_email"] = env.get_template("normalise_contact.sql").module.normalise_email
+    return env.get_template("consent.sql").module
+
+
+def _parquet(dataset: Path) -> str:
+    return f"read_parquet('{lake.files_glob(dataset)}', hive_partitioning = true, union_by_name = true)"
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each source's rows and quarantine in the lake; an empty table of the right shape where there are no files.
+    The quarantine always has today's columns: a file from before raw_fields reads as lines never split."""
+    relations = {}
+    for source in SOURCES:
+        rows, quarantine = lake.raw_dataset(source), lake.quarantine_dataset(source)
+        relations[source] = (
+            _parquet(rows)
+            if lake.has_files(rows)
+            else f"(select *, cast(null as date) as load_date from ({landing.empty_rows_sql(CONTRACTS[source])}))"
         )
-        # Consent columns are optional in the CRM export: a column no delivery has carried records no decision.
-        present = set(duckdb.sql(f"select * from {crm} limit 0").columns)
-        for channel, purpose in CRM_CONSENTS:
-            column = f"consent_{channel}_{purpose}"
-            if column not in present:
-                continue
-            decided_at = f"coalesce({column}_at, updated_at)" if f"{column}_at" in present else "updated_at"
-            parts.append(
-                f"select 'crm:' || customer_id as subject, '{channel}' as channel, '{purpose}' as purpose,"
-                f" {column} as granted, {decided_at} as decided_at"
-                f" from {latest} where {column} is not null"
-            )
-    leads = _source("leads")
-    if leads:
-        parts.append(
-            "select 'email:' || lower(trim(email)), 'email', 'marketing', consent_email_marketing,"
-            f" coalesce(consent_email_marketing_at, created_at) from {leads}"
-            f" where consent_email_marketing is not null and lower(trim(email)) in ({RECIPIENT_EMAILS})"
+        empty = f"{source}_quarantine_empty"
+        con.register(
+            empty, landing.QUARANTINE_SCHEMA.empty_table().append_column("load_date", pa.array([], pa.date32()))
         )
-    esp = _source("esp_events")
-    if esp:
-        kinds = ", ".join(f"'{k}'" for k in ESP_WITHDRAWALS)
-        # A withdrawal names its address, else the address its subscriber id is known by: looked up only for
-        # those events (scanning every event's address cost 3.6 s a campaign at 1M customers, this 0.5 s).
-        parts.append(
-            f"""select * from (
-                with withdrawals as (
-                    select subscriber_id, nullif(lower(trim(email)), '') as email, event_at
-                    from {esp} where event_type in ({kinds})
-                ),
-                known as (
-                    select subscriber_id, any_value(lower(trim(email))) as email from {esp}
-                    where subscriber_id in (select subscriber_id from withdrawals where email is null)
-                    and nullif(trim(email), '') is not null
-                    group by subscriber_id
-                )
-                select 'email:' || coalesce(w.email, known.email), 'email', p.purpose, false, w.event_at
-                from withdrawals as w left join known using (subscriber_id)
-                cross join (values ('marketing'), ('newsletter')) as p(purpose)
-                where coalesce(w.email, known.email) in ({RECIPIENT_EMAILS})
-            )"""
+        relations[f"{source}_quarantine"] = (
+            f"(select * from {_parquet(quarantine)} union all by name select * from {empty})"
+            if lake.has_files(quarantine)
+            else empty
         )
-    return "\nunion all\n".join(parts) or None
+    return relations
 
 
-def current_consent(rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """customer_key -> the granted '<channel>_<purpose>' consents, for the people in `rows`."""
+def _states_sql(people: str, relations: Mapping[str, str]) -> str:
+    """consent_states over `people` (customer_key, customer_id, email) and the sources' relations."""
+    return str(
+        _rules().consent_states(
+            people,
+            *(relations[s] for s in SOURCES),
+            *(relations[f"{s}_quarantine"] for s in SOURCES),
+        )
+    )
+
+
+def current_consent(rows: Iterable[Mapping[str, Any]]) -> dict[str, Consent]:
+    """customer_key -> the consents of that person, for the people in `rows`."""
     people = pa.Table.from_pylist(
         [
             {"customer_key": r["customer_key"], "customer_id": r.get("customer_id"), "email": r.get("email")}
@@ -93,30 +118,25 @@ def current_consent(rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
         ],
         schema=pa.schema([("customer_key", pa.string()), ("customer_id", pa.string()), ("email", pa.string())]),
     )
-    granted: dict[str, set[str]] = {key: set() for key in people.column("customer_key").to_pylist()}
-    sql = _decisions_sql()
-    if sql is None:  # an empty lake: nobody has consented to anything
-        return granted
     with duckdb.connect() as con:
         con.register("people", people)
         result = con.sql(
             f"""
-            with decisions as ({sql}),
-            subjects as (
-                select customer_key, 'crm:' || customer_id as subject from people where customer_id is not null
-                union all
-                select customer_key, 'email:' || lower(trim(email)) from people where email is not null
-            ),
-            latest as (
-                select s.customer_key, d.channel, d.purpose, d.granted
-                from subjects as s inner join decisions as d on s.subject = d.subject
-                qualify row_number() over (
-                    partition by s.customer_key, d.channel, d.purpose order by d.decided_at desc, d.granted asc
-                ) = 1
-            )
-            select customer_key, channel || '_' || purpose from latest where granted
+            select
+                customer_key,
+                coalesce(list_sort(list(purpose) filter (where state = 'granted')), []),
+                coalesce(list_sort(list(purpose) filter (where state = 'unclear')), [])
+            from ({_states_sql("people", _relations(con))})
+            where state <> 'refused'
+            group by customer_key
             """
         ).fetchall()
-    for customer_key, consent in result:
-        granted[customer_key].add(consent)
-    return granted
+    # People share a handful of combinations: one Consent each, not one per person.
+    shared: dict[tuple, Consent] = {}
+    found = dict.fromkeys(people.column("customer_key").to_pylist(), Consent())
+    for customer_key, granted, unclear in result:
+        combination = (tuple(granted), tuple(unclear))
+        if combination not in shared:
+            shared[combination] = Consent(frozenset(granted), frozenset(unclear))
+        found[customer_key] = shared[combination]
+    return found

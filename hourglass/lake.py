@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from hourglass import settings
 
@@ -44,6 +46,15 @@ def files_glob(dataset: Path) -> str:
 def has_files(dataset: Path) -> bool:
     """read_parquet fails on a glob that matches nothing: ask first."""
     return any(dataset.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
+
+
+def ensure_table(dataset: Path, day: date, empty: pa.Table) -> None:
+    """A source that has delivered nothing yet is a zero-row table downstream, not a missing one: when the
+    dataset has no files, write `empty` (no rows, the source's columns and types) as the partition of `day`."""
+    if has_files(dataset):
+        return
+    with replacing_partitions([dataset], day) as (staging,):
+        pq.write_table(empty, staging / "empty.parquet")
 
 
 def row_count(dataset: Path) -> int:

@@ -40,8 +40,8 @@ _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 TYPED = ("integer", "decimal", "date", "timestamp", "boolean")
 # The loader's own columns, beside the file's in its queries: under the prefix no source column may take.
-_ROW, _REASON, _REPEATED, _RAW_LINE, _HASH = (
-    RESERVED_PREFIX + n for n in ("row", "reason", "repeated", "raw_line", "hash")
+_ROW, _REASON, _REPEATED, _RAW_LINE, _RAW_FIELDS, _HASH = (
+    RESERVED_PREFIX + n for n in ("row", "reason", "repeated", "raw_line", "raw_fields", "hash")
 )
 # Nor may a source column take the names of the columns the lake adds.
 _LAKE_COLUMNS = (lake.PARTITION_COLUMN, lake.SOURCE_FILE_COLUMN)
@@ -448,12 +448,16 @@ def _check_query(path, header, contract, present, key, numbered: bool) -> str:
     fields = ", ".join(f"coalesce(\"{n}\", '')" for n in header)
     raw_line = f"concat_ws({_sql_str(contract.delimiter)}, {fields})"
     repeated = f"{_key_hash(key)} in (select {_HASH} from repeated_keys)" if key else "false"
+    # The raw fields by column name too: raw_line cannot be split back where a value holds the delimiter.
+    quoted = [f'"{n}"' for n in header]
+    raw_fields = f"map([{', '.join(map(_sql_str, header))}], [{', '.join(quoted)}])"
     scan = _scan(path, header, contract)
     rows = f"(select *, row_number() over () as {_ROW} from {scan})" if numbered else scan
     row = _ROW if numbered else f"null::bigint as {_ROW}"
     return f"""
         select {", ".join(loaded)}, {row}, {_REASON}, {_REPEATED},
-               case when {_REASON} is not null or {_REPEATED} then {raw_line} end as {_RAW_LINE}
+               case when {_REASON} is not null or {_REPEATED} then {raw_line} end as {_RAW_LINE},
+               case when {_REASON} is not null or {_REPEATED} then {raw_fields} end as {_RAW_FIELDS}
         from (
             select *, coalesce({problems}) as {_REASON}, {repeated} as {_REPEATED}
             from {_converted(rows, present, contract)}
@@ -505,7 +509,7 @@ def _write_rows(
     Rows whose key hash repeats are held back until every batch is in; then the first of each key, by row
     number, is written after the others and the later ones quarantined.
     """
-    names = [n for n in checked.names if n not in (_ROW, _REASON, _REPEATED, _RAW_LINE)]
+    names = [n for n in checked.names if n not in (_ROW, _REASON, _REPEATED, _RAW_LINE, _RAW_FIELDS)]
     schema = pa.schema([checked.field(n) for n in names] + [pa.field(lake.SOURCE_FILE_COLUMN, pa.string())])
     written, pending, held = _Written(), [], []
 
@@ -515,7 +519,7 @@ def _write_rows(
         source = pa.repeat(pa.scalar(file_name, pa.string()), loaded.num_rows)
         pending.append(pa.RecordBatch.from_arrays([*loaded.columns, source], schema=schema))
         written.loaded += loaded.num_rows
-        bad = {_ROW: rows.column(_ROW), _REASON: reason, _RAW_LINE: rows.column(_RAW_LINE)}
+        bad = {name: rows.column(name) for name in _BAD_SCHEMA.names} | {_REASON: reason}
         written.bad.append(pa.record_batch(bad, schema=_BAD_SCHEMA).filter(pc.invert(good)))
 
     numbered_at = checked.get_field_index(_ROW)
@@ -602,11 +606,11 @@ def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, 
         f"""
         copy (
             select {file_lit} as source_file, {_ROW} as row_number, cast(null as bigint) as line,
-                   {_REASON} as reason, {_RAW_LINE} as raw_line
+                   {_REASON} as reason, {_RAW_LINE} as raw_line, {_RAW_FIELDS} as raw_fields
             from bad_rows
             union all
             select {file_lit}, null, line, 'unreadable line: ' || error_type || ' (' || error_message || ')',
-                   trim(csv_line, chr(13) || chr(10))
+                   trim(csv_line, chr(13) || chr(10)), null
             from reject_errors qualify row_number() over (partition by line order by byte_position) = 1
         ) to {_sql_str(str(quarantine_out))} (format parquet)
         """
@@ -623,7 +627,27 @@ def _write_quarantine(con, path: Path, written: _Written, quarantine_out: Path, 
     result.rows_in += written.loaded + bad_rows.num_rows + unreadable
 
 
-_BAD_SCHEMA = pa.schema([(_ROW, pa.int64()), (_REASON, pa.string()), (_RAW_LINE, pa.string())])
+_BAD_SCHEMA = pa.schema(
+    [
+        (_ROW, pa.int64()),
+        (_REASON, pa.string()),
+        (_RAW_LINE, pa.string()),
+        (_RAW_FIELDS, pa.map_(pa.string(), pa.string())),
+    ]
+)
+# A quarantine file: each bad row's file, row number (or line, for a line the reader could not split), reason,
+# raw line and raw fields by column name (none for an unsplit line).
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("row_number", pa.int64()),
+        ("line", pa.int64()),
+        ("reason", pa.string()),
+        ("raw_line", pa.string()),
+        ("raw_fields", pa.map_(pa.string(), pa.string())),
+    ]
+)
+QUARANTINE_STUB_DATE = date(1970, 1, 1)
 
 
 def fingerprint(files: list[Path]) -> list[list]:
@@ -680,22 +704,29 @@ def ensure_not_missing(contract: SourceContract) -> None:
     """A source that has delivered nothing yet is an empty table downstream, not a missing one.
 
     Writes one zero-row partition with the contract's columns and types, dated HOURGLASS_AS_OF_DATE; the
-    first real load of that date replaces it.
+    first real load of that date replaces it. Its quarantine always holds a zero-row file with today's columns
+    (dated 1970-01-01, as the receipts' is): consent reads the quarantine, also where nothing was ever
+    quarantined or every file predates a column.
     """
-    dataset = lake.raw_dataset(contract.name)
-    if lake.has_files(dataset):
-        return
-    with lake.replacing_partitions([dataset], settings.as_of_date()) as (staging,), duckdb.connect() as con:
-        _write_empty(con, contract, staging / "empty.parquet")
+    rows = lake.raw_dataset(contract.name)
+    if not lake.has_files(rows):
+        with lake.replacing_partitions([rows], settings.as_of_date()) as (staging,), duckdb.connect() as con:
+            _write_empty(con, contract, staging / "empty.parquet")
+    stub = lake.partition_dir(lake.quarantine_dataset(contract.name), QUARANTINE_STUB_DATE) / "empty.parquet"
+    if not stub.exists() or pq.read_schema(stub) != QUARANTINE_SCHEMA:
+        with lake.replacing_partitions([lake.quarantine_dataset(contract.name)], QUARANTINE_STUB_DATE) as (staging,):
+            pq.write_table(QUARANTINE_SCHEMA.empty_table(), staging / "empty.parquet")
 
 
 def _write_empty(con: duckdb.DuckDBPyConnection, contract: SourceContract, path: Path) -> None:
     """A zero-row Parquet file with the contract's columns and types."""
+    con.execute(f"copy ({empty_rows_sql(contract)}) to {_sql_str(str(path))} (format parquet)")
+
+
+def empty_rows_sql(contract: SourceContract) -> str:
+    """SQL for zero rows with the contract's columns and types, as a rows file of the lake has them."""
     columns = [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in contract.columns]
-    con.execute(
-        f"copy (select {', '.join(columns)}, cast(null as varchar) as {lake.SOURCE_FILE_COLUMN} limit 0) "
-        f"to {_sql_str(str(path))} (format parquet)"
-    )
+    return f"select {', '.join(columns)}, cast(null as varchar) as {lake.SOURCE_FILE_COLUMN} limit 0"
 
 
 def load_source(contract: SourceContract, force: bool = False) -> list[LoadResult]:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+@cache
+def dbt_vars() -> dict:
+    """The dbt project's vars (dbt_project.yml): facts the warehouse and the Python side both need, such as the
+    consent purposes, are written there once."""
+    import yaml
+
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
 
 
 def home() -> Path:
@@ -89,15 +99,25 @@ def float_setting(name: str, default: float) -> float:
     return _number(name, default, float, "a number")
 
 
-def as_of_date() -> date:
-    """The day a run acts for (HOURGLASS_AS_OF_DATE, default today): dbt and activation use the same one."""
-    raw = os.environ.get("HOURGLASS_AS_OF_DATE")
+def date_setting(name: str, default: date) -> date:
+    raw = os.environ.get(name)
     if not raw:
-        return date.today()
+        return default
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise ValueError(f"HOURGLASS_AS_OF_DATE must be a date like 2026-11-22, got {raw!r}") from exc
+        raise ValueError(f"{name} must be a date like 2026-11-22, got {raw!r}") from exc
+
+
+def as_of_date() -> date:
+    """The day a run acts for (HOURGLASS_AS_OF_DATE, default today): dbt and activation use the same one."""
+    return date_setting("HOURGLASS_AS_OF_DATE", date.today())
+
+
+def history_start() -> date:
+    """The first day the jobs have a partition for (HOURGLASS_HISTORY_START): a run as of an earlier day needs
+    an earlier start."""
+    return date_setting("HOURGLASS_HISTORY_START", date(2024, 1, 1))
 
 
 DAGSTER_YAML = """\

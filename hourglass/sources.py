@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hourglass import settings
+
 # The loader's own columns beside a file's are named with this prefix; a source column may not start with it.
 RESERVED_PREFIX = "__hg_"
 
@@ -66,7 +68,9 @@ def _consent(channel_purpose: str) -> tuple[Column, Column]:
     )
 
 
-CONSENT_PURPOSES = ("email_marketing", "email_newsletter", "sms_marketing", "ads_personalisation")
+# The consents each source records (dbt_project.yml vars, shared with the consent rules in dbt).
+CONSENT_PURPOSES = tuple(settings.dbt_vars()["consent_purposes"])
+LEAD_CONSENT_PURPOSES = tuple(settings.dbt_vars()["lead_consent_purposes"])
 
 CONTRACTS: dict[str, SourceContract] = {
     c.name: c
@@ -108,7 +112,7 @@ CONTRACTS: dict[str, SourceContract] = {
                 Column("event_name", "string"),
                 Column("interest", "string", description="theatre, workshop, magazine"),
                 Column("created_at", "timestamp", True),
-                *_consent("email_marketing"),
+                *(col for p in LEAD_CONSENT_PURPOSES for col in _consent(p)),
             ),
         ),
         SourceContract(

@@ -69,14 +69,65 @@ def _warehouse(con: duckdb.DuckDBPyConnection, layers: dict[str, dict[str, int]]
         layers["segments"] = dict(zip(SEGMENT_COUNTS, values, strict=True))
 
 
+def campaigns() -> dict[str, dict[str, int]]:
+    """Per campaign: its audience now, and what its latest run decided: messages sent (also per channel),
+    failed or rejected, decisions suppressed (cooldown, consent, address, quiet hours, cap), people held out."""
+    from hourglass.activation import RECEIPTS
+
+    found: dict[str, dict[str, int]] = {}
+    with duckdb.connect() as con:
+        for path in sorted((settings.lake_dir() / "audiences").glob("*.parquet")):
+            size = con.execute(f"select count(customer_key) from read_parquet('{path}')").fetchone()[0]
+            found[path.stem] = {**dict.fromkeys(CAMPAIGN_COLUMNS, 0), "audience": size}
+        receipts = lake.raw_dataset(RECEIPTS)
+        if not lake.has_files(receipts):
+            return found
+        rows = con.execute(
+            f"""
+            with receipts as (select * from read_parquet('{lake.files_glob(receipts)}')),
+            latest as (select campaign, arg_max(run_id, recorded_at) as run_id from receipts group by campaign)
+            select campaign, status, channel, count(*) from receipts inner join latest using (campaign, run_id)
+            group by all order by all
+            """
+        ).fetchall()
+    for campaign, status, channel, n in rows:
+        counts = found.setdefault(campaign, dict.fromkeys(CAMPAIGN_COLUMNS, 0))
+        counts[RECEIPT_COLUMN[status]] += n
+        if status == "sent":
+            counts[f"sent by {channel}"] = n
+    return found
+
+
+CAMPAIGN_COLUMNS = ("audience", "sent", "failed", "suppressed", "held out")
+# receipt status -> column (activation.RECEIPT_SCHEMA)
+RECEIPT_COLUMN = {
+    "sent": "sent",
+    "failed": "failed",
+    "rejected": "failed",
+    "suppressed": "suppressed",
+    "held_out": "held out",
+}
+
+
+def render_campaigns(found: dict[str, dict[str, int]]) -> list[str]:
+    columns = CAMPAIGN_COLUMNS
+    width = max((len(name) for name in found), default=8)
+    out = [f"  {'campaign':<{width}}" + "".join(f"  {c:>10}" for c in columns) + "  sent by channel"]
+    for name, counts in found.items():
+        channels = ", ".join(
+            f"{k.removeprefix('sent by ')} {n:,}" for k, n in counts.items() if k.startswith("sent by")
+        )
+        out.append(f"  {name:<{width}}" + "".join(f"  {counts[c]:>10,}" for c in columns) + f"  {channels}".rstrip())
+    return [*out, "  (sent, failed and suppressed count messages, one per person and channel; held out counts people)"]
+
+
 def _lines(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for _ in fh)
 
 
 def render(layers: dict[str, dict[str, int]]) -> str:
-    home = settings.home()
-    out = [f"hourglass summary  (HOURGLASS_HOME={home})", ""]
+    out = [f"hourglass summary  (HOURGLASS_HOME={settings.home()})", ""]
     for layer, counts in layers.items():
         out.append(f"{layer}:")
         if not counts:
@@ -84,12 +135,36 @@ def render(layers: dict[str, dict[str, int]]) -> str:
         width = max((len(name) for name in counts), default=0)
         out.extend(f"  {name:<{width}}  {n:>10,}" for name, n in counts.items())
         out.append("")
-    out += [
+    out += ["campaigns (their latest run):", *render_campaigns(campaigns()), "", *_where_next()]
+    return "\n".join(out)
+
+
+def render_brief(layers: dict[str, dict[str, int]], log: Path) -> str:
+    """What the demo prints: the layers in a few totals, each campaign's run, and where to look next."""
+    lake_rows, quarantined = sum(layers["lake rows"].values()), sum(layers["quarantined rows"].values())
+    warehouse = layers["warehouse"]
+    out = [
+        f"lake        {lake_rows:,} rows loaded, {quarantined:,} quarantined with their reasons",
+        f"warehouse   {warehouse.get('customer_360', 0):,} customers (customer_360) from "
+        f"{warehouse.get('identity_map', 0):,} source records (identity_map)",
+        "",
+        "campaigns:",
+        *render_campaigns(campaigns()),
+        "",
+        *_where_next(log),
+        "  per layer     hourglass summary",
+    ]
+    return "\n".join(out)
+
+
+def _where_next(log: Path | None = None) -> list[str]:
+    home = settings.home()
+    return [
         "where to look next:",
+        *([f"  full log      {log}   (dbt, Dagster, library messages)"] if log else []),
         f"  KPI report    {home / 'reports' / 'kpi_report.html'}   (opens offline in any browser)",
         f"  messages      {home / 'outbox'}   (and the send ledger: {home / 'ledger' / 'sends.sqlite'})",
         f"  lake          {home / 'lake'}   (quarantine/ holds every row that could not be loaded, with its reason)",
         f"  warehouse     {settings.warehouse_path()}   (duckdb -readonly)",
         "  Dagster UI    make dev  ->  http://127.0.0.1:3000",
     ]
-    return "\n".join(out)

@@ -182,7 +182,10 @@ def test_consent_reads_a_crm_export_without_its_optional_consent_columns(tmp_pat
     landing.load_source(crm, force=True)
     audience = [{"customer_key": f"k{p['customer_id']}", "customer_id": p["customer_id"], "email": p["email"]}
                 for p in people]  # fmt: skip
-    assert current_consent(audience) == {"kC0001": {"email_marketing"}, "kC0002": set()}
+    assert {key: consent.granted for key, consent in current_consent(audience).items()} == {
+        "kC0001": {"email_marketing"},
+        "kC0002": set(),
+    }
 
 
 def test_holdout_is_deterministic_and_close_to_its_share():
@@ -597,7 +600,8 @@ WITHDRAWALS = ("unsubscribe", "spam_complaint")
 
 def _consent_world(histories: list[dict], rnd: random.Random) -> tuple[list[dict], list[dict], list[dict], dict]:
     """Landing rows for the histories and, worked out here by the documented rule (the latest decision wins, a
-    refusal wins a tie, no decision means no consent), whether each person may get marketing e-mail now."""
+    refusal wins a tie, an unstamped yes never beats a no, no decision means no consent), whether each person may
+    get marketing e-mail now."""
     crm, leads, esp, consent = [], [], [], {}
     minutes = rnd.sample(range(10, 590), 12 * len(histories))
 
@@ -615,8 +619,10 @@ def _consent_world(histories: list[dict], rnd: random.Random) -> tuple[list[dict
         crm += versions
         latest = max(versions, key=lambda r: r["updated_at"])  # only the newest CRM version speaks
         if latest["consent_email_marketing"]:
-            at = latest["consent_email_marketing_at"] or latest["updated_at"]
-            decisions.append((at, GRANTS[latest["consent_email_marketing"]]))
+            granted = GRANTS[latest["consent_email_marketing"]]
+            # a yes without its own time is older than any refusal ("" sorts first); a no takes the record's time
+            at = latest["consent_email_marketing_at"] or ("" if granted else latest["updated_at"])
+            decisions.append((at, granted))
         for n, flag in enumerate(history["leads"]):
             at = moment()
             leads.append({"lead_id": f"L{i}-{n}", "email": history["spelling"].format(address), "created_at": at,

@@ -166,3 +166,26 @@ def test_days_to_fetch_and_ranges():
         START + timedelta(days=62),
         START + timedelta(days=69),
     )
+
+
+def test_a_day_without_rows_is_an_empty_partition_fetched_again_until_a_later_run_confirms_it(home, emulator, web_csv):
+    """GA4 may answer a day before its data arrived: the day lands as zero rows with the report's columns, so the
+    models read it, but only a fetch on a later day that finds it empty again marks it loaded."""
+    client = report.make_client(emulator.address)
+    quiet = [END + timedelta(days=1), END + timedelta(days=2)]  # the emulator's data ends at END
+
+    def fetch(end: date) -> list[date]:
+        return [d.day for d in report.load(client, emulator.property_id, START, end, refetch_days=0,
+                                           policy=FAST_RETRY).days]  # fmt: skip
+
+    assert fetch(quiet[-1])[-2:] == quiet
+    for day in quiet:
+        assert (lake.raw_dataset("ga4_web") / f"load_date={day}" / "report.parquet").exists()
+    assert lake_rows() == expected_rows(web_csv)  # the empty days add no rows, and read with the others
+    assert not set(quiet) & report.loaded_days()
+    assert fetch(quiet[-1]) == quiet  # the same day again: not yet confirmed
+    assert not set(quiet) & report.loaded_days()
+    later = quiet[-1] + timedelta(days=1)
+    assert fetch(later) == [*quiet, later]  # a later run finds them empty again: now they count as loaded
+    assert set(quiet) <= report.loaded_days() and later not in report.loaded_days()
+    assert fetch(later + timedelta(days=1)) == [later, later + timedelta(days=1)]

@@ -11,6 +11,7 @@ import io
 import json
 import re
 from collections import Counter, defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,34 @@ def test_segments_consents_and_seasonality_exist(out):
     assert any(v == "true" and at for v, at in consent)
     months = Counter(r["order_at"][3:5] for r in rows_of(out, "erp_orders") if re.match(r"\d\d-\d\d-", r["order_at"]))
     assert months["12"] > 2 * months["07"]
+
+
+def test_lapsing_regulars_keep_their_magazine_and_stopped_buying(out, planted):
+    """The churn-risk campaign's people: an active magazine, six or more orders on days of their own about a month
+    apart, and none for the last three to four of those months."""
+    persons = pq.read_table(out / "_truth" / "persons.parquet").to_pylist()
+    person_of = {(r["source"], r["record_id"]): r["person_id"] for r in persons}
+    newest = {}
+    for r in rows_of(out, "subscriptions"):
+        if r["updated_at"] >= newest.get(r["subscription_id"], {}).get("updated_at", ""):
+            newest[r["subscription_id"]] = r
+    magazine = {
+        person_of[("subscriptions", i)]
+        for i, r in newest.items()
+        if r["status"] == "active" and r["product"].startswith("magazine")
+    }
+    days = defaultdict(set)
+    for r in rows_of(out, "erp_orders"):
+        try:
+            day = dt.datetime.strptime(r["order_at"], "%d-%m-%Y %H:%M").date()
+        except ValueError:  # a planted unparseable date
+            continue
+        if r["status"] == "completed":
+            days[person_of[("erp_orders", r["order_id"])]].add(day)
+    lapsing = [
+        who
+        for who in magazine
+        if len(days[who]) >= 6 and 3 * 28 <= (AS_OF - max(days[who])).days <= 4 * 42
+        and all(18 <= (b - a).days <= 52 for a, b in pairwise(sorted(days[who])))
+    ]  # fmt: skip
+    assert len(lapsing) >= planted["sources"]["subscriptions"]["facts"]["lapsing_regulars_with_active_magazine"] > 0

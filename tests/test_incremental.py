@@ -45,6 +45,7 @@ CHANGED = {
 # What reads the per-customer facts, counted for the run's day.
 READERS = [
     "int_customer_profile",
+    "int_customer_consent",
     "int_customer_orders",
     "int_customer_email",
     "int_customer_web",
@@ -233,6 +234,28 @@ def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline):
     # before: none)
     staged = {t for t, columns in stamps.items() if columns in (["staged_at"], ["changed_at"])}
     assert all(restored[t] for t in stamps.keys() - staged), restored
+
+
+def test_order_facts_from_before_purchase_days_are_written_whole_once(pipeline):
+    """A table of order facts built before they counted purchase days lacks them, and the CLV model would find no
+    inputs: the next run writes every customer again."""
+    home, _ = pipeline
+    wh = Warehouse(home)
+
+    def facts() -> pd.DataFrame:
+        frame = wh.df("select * exclude (as_of_date, built_at) from int_customer_order_facts order by customer_key")
+        return frame[sorted(frame.columns)]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        build(AS_OF, select="int_customer_order_facts")
+        want = facts()
+        with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+            for column in ("purchase_days", "average_repeat_purchase_day_value"):
+                con.execute(f"alter table int_customer_order_facts drop column {column}")
+        build(AS_OF, select="int_customer_order_facts")
+        got = facts()
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
 def test_a_late_event_reaches_the_customer_facts(pipeline):

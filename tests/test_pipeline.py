@@ -8,8 +8,10 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from datetime import timedelta
 
+import consent_oracle
 import dagster as dg
 import duckdb
 import fault_log
@@ -23,18 +25,27 @@ from hourglass.activation import in_holdout
 from hourglass.channels.ads import hashed_identifiers
 
 
-def _expected_welcome() -> pd.DataFrame:
+@pytest.fixture(scope="module")
+def consent_truth(pipeline) -> dict[str, dict[str, str]]:
+    """Everyone in customer_360 (key, CRM id, e-mail, as the audiences carry them) -> purpose -> granted, refused or
+    unclear, worked out by tests/consent_oracle.py, not by hourglass.consent; CRM ids map to their customer's."""
+    home, _ = pipeline
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        people = con.sql("select customer_key, crm_customer_id, email from customer_360").fetchall()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        truth = consent_oracle.consent_states([{"customer_key": k, "customer_id": c, "email": e} for k, c, e in people])
+    return truth | {c: truth[k] for k, c, _ in people if c is not None}
+
+
+def _expected_welcome(consent_truth) -> pd.DataFrame:
     """The campaign rule, recomputed in pandas from the lake rather than taken from dbt."""
     crm = duckdb.sql(f"select * from read_parquet('{lake.raw_glob('crm_customers')}', union_by_name = true)").df()
     latest = crm.sort_values(["updated_at", "load_date"]).groupby("customer_id").tail(1)
     created = pd.to_datetime(latest["created_at"]).dt.date
     email = latest["email"].str.strip().str.lower().replace("", None)
-    keep = (
-        latest["consent_email_marketing"].fillna(False).astype(bool)
-        & email.notna()
-        & (created > AS_OF - timedelta(days=WINDOW_DAYS))
-        & (created <= AS_OF)
-    )
+    granted = latest["customer_id"].map(lambda c: consent_truth.get(c, {}).get("email_marketing") == "granted")
+    keep = granted & email.notna() & (created > AS_OF - timedelta(days=WINDOW_DAYS)) & (created <= AS_OF)
     out = latest[keep].assign(email=email[keep])
     return out.set_index("customer_id")
 
@@ -56,11 +67,11 @@ def _key(home, customer_id: str) -> str:
         ]
 
 
-def test_outbox_holds_one_message_per_eligible_customer(pipeline):
+def test_outbox_holds_one_message_per_eligible_customer(pipeline, consent_truth):
     home, _ = pipeline
     outbox = home / "outbox" / "email" / "welcome_new_members" / f"{AS_OF}.jsonl"
     messages = {m["customer_id"]: m for m in map(json.loads, outbox.read_text().splitlines())}
-    expected = _expected_welcome()
+    expected = _expected_welcome(consent_truth)
     receipts = _receipts(home, "welcome_new_members")
     held_out = set(receipts.loc[receipts.status == "held_out", "customer_id"])
     suppressed = set(receipts.loc[receipts.status == "suppressed", "customer_id"])
@@ -109,7 +120,7 @@ def test_rerunning_the_send_window_rewrites_instead_of_appending(pipeline):
     assert outbox.read_text() == before
 
 
-def test_every_layer_reported_its_counts(pipeline):
+def test_every_layer_reported_its_counts(pipeline, consent_truth):
     _, result = pipeline
     materialized = {
         event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata
@@ -122,7 +133,7 @@ def test_every_layer_reported_its_counts(pipeline):
     assert web["embedded_emulator"].value is True and web["rows_loaded"].value > 0
     assert web["days_fetched"].value == 401  # backfill_days + today, one partition each
     activation = materialized["activation/welcome_new_members"]
-    assert activation["audience_size"].value == len(_expected_welcome())
+    assert activation["audience_size"].value == len(_expected_welcome(consent_truth))
     accounted = sum(v.value for k, v in activation.items() if k.startswith("email_") or k == "held_out")
     assert accounted == activation["audience_size"].value
     assert activation["result_sent"].value == activation["email_to_send"].value
@@ -260,36 +271,58 @@ def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline):
     assert journey.held_out == row.held_out and journey.reach_share == journey.reached / journey.audience
 
 
-def test_no_message_went_to_anyone_without_consent_or_held_out(pipeline):
-    """Properties over every message of the generated data's nightly run, on every channel."""
-    from hourglass.consent import current_consent
+def test_no_message_went_to_anyone_without_consent_or_held_out(pipeline, consent_truth):
+    """Properties over every message and every receipt of the generated data's nightly run, on every channel, with
+    consent worked out independently of the code under test (tests/consent_oracle.py)."""
+    from hourglass.campaigns import Campaign, audience_nodes
+    from hourglass.project import manifest
 
     home, _ = pipeline
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        people = con.sql("select customer_key, crm_customer_id, email from customer_360").fetchall()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOURGLASS_HOME", str(home))
-        granted = current_consent([{"customer_key": k, "customer_id": c, "email": e} for k, c, e in people])
-    receipts = duckdb.sql(f"select * from read_parquet('{lake.raw_glob('activation_receipts')}')").df()
-    held_out = set(
-        zip(
-            receipts.campaign[receipts.status == "held_out"],
-            receipts.customer_key[receipts.status == "held_out"],
-            strict=True,
-        )
-    )
+    campaigns = {c.name: c for c in map(Campaign.from_manifest_node, audience_nodes(manifest()))}
+
+    def state(campaign: str, channel: str, customer_key: str) -> str | None:
+        """The state of the consent a channel needs (docs/campaigns.md); "granted" where it needs none."""
+        if channel == "webhook":
+            return "granted"
+        needed = "ads_personalisation" if channel.endswith("_ads") else f"{channel}_{campaigns[campaign].purpose}"
+        return consent_truth[customer_key].get(needed)
+
+    found = duckdb.sql(f"select * from read_parquet('{lake.raw_glob('activation_receipts')}')")
+    receipts = [dict(zip(found.columns, row, strict=True)) for row in found.fetchall()]
+    held_out = {(r["campaign"], r["customer_key"]) for r in receipts if r["status"] == "held_out"}
 
     sent = violations = in_holdout = 0
     for channel in ("email", "sms", "webhook"):
         for path in (home / "outbox" / channel).rglob("*.jsonl"):
             for message in map(json.loads, path.read_text().splitlines()):
                 sent += 1
-                if channel != "webhook":  # the CRM write-back is no message to the person: it needs no consent
-                    violations += f"{channel}_marketing" not in granted[message["customer_key"]]
+                violations += state(message["campaign"], channel, message["customer_key"]) != "granted"
                 in_holdout += (message["campaign"], message["customer_key"]) in held_out
-                if channel == "webhook":  # and it carries no contact details
+                if channel == "webhook":  # the CRM write-back is no message to the person, and has no contact details
                     assert not {"email", "phone", "to"} & set(message["payload"])
     assert sent > 0
+
+    # Every suppressed row's reason agrees with consent: refused or never asked is no_consent, unclear (a
+    # quarantined row touching it) is consent_unclear; what comes after the consent check had consent.
+    reasons = Counter()
+    wrong_reason = []
+    for r in (r for r in receipts if r["status"] == "suppressed"):
+        reasons[r["reason"]] += 1
+        found = state(r["campaign"], r["channel"], r["customer_key"])
+        ok = {
+            "no_consent": found in (None, "refused"),
+            "consent_unclear": found == "unclear",
+            "invalid_address": found == "granted",
+            "quiet_hours": found == "granted",
+            "frequency_cap": found == "granted",
+            "cooldown": True,  # decided before consent is looked at
+        }.get(r["reason"], False)
+        if not ok:
+            wrong_reason.append((r["campaign"], r["channel"], r["reason"], found))
+    assert not wrong_reason, wrong_reason[:5]
+    assert reasons["no_consent"] > 0
+    # The generator plants bad CRM and ESP rows: some people's consent is unclear, and no send reached them.
+    assert any("unclear" in purposes.values() for purposes in consent_truth.values())
 
     # Ad audiences: hashes only, of members with ads consent who are not held out.
     hashed = exposed = 0
@@ -302,9 +335,9 @@ def test_no_message_went_to_anyone_without_consent_or_held_out(pipeline):
         members = pq.read_table(home / "lake" / "audiences" / f"{campaign}.parquet").to_pylist()
         allowed, barred = set(), set()
         for row in members:
-            ok = (campaign, row["customer_key"]) not in held_out and "ads_personalisation" in granted[
-                row["customer_key"]
-            ]
+            ok = (campaign, row["customer_key"]) not in held_out and state(campaign, platform, row["customer_key"]) == (
+                "granted"
+            )
             (allowed if ok else barred).add(",".join(hashed_identifiers(row, platform)))
         shown = set(lines) & (barred - allowed)
         in_holdout += sum((campaign, r["customer_key"]) in held_out for r in members
@@ -313,10 +346,29 @@ def test_no_message_went_to_anyone_without_consent_or_held_out(pipeline):
                           if ",".join(hashed_identifiers(r, platform)) in shown)  # fmt: skip
     assert hashed > 0, "the generated data should fill an ad audience"
     fault_log.count("messages checked for consent and holdout", sent + hashed)
+    fault_log.count("suppressed rows whose reason was checked against consent", sum(reasons.values()))
     fault_log.count(fault_log.CONSENT, violations)
     fault_log.count(fault_log.HOLDOUT, in_holdout)
     fault_log.count(fault_log.PERSONAL, exposed)
     assert violations == 0 and in_holdout == 0 and exposed == 0
+
+
+def test_send_time_consent_matches_the_oracle_for_everyone(pipeline, consent_truth):
+    """Over every customer of the generated data (planted bad rows included), consent.current_consent and the
+    independent oracle find the same consents granted and the same unclear."""
+    from hourglass.consent import current_consent
+
+    home, _ = pipeline
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        people = con.sql("select customer_key, crm_customer_id, email from customer_360").fetchall()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOURGLASS_HOME", str(home))
+        found = current_consent([{"customer_key": k, "customer_id": c, "email": e} for k, c, e in people])
+    expected = {k: consent_truth[k] for k, _, _ in people}
+    states = ("granted", "unclear")
+    got = {k: {s: {p for p, v in expected[k].items() if v == s} for s in states} for k in expected}
+    assert {k: {"granted": set(c.granted), "unclear": set(c.unclear)} for k, c in found.items()} == got
+    assert sum(bool(g["unclear"]) for g in got.values()) > 0
 
 
 EMAIL_TOKEN = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -47,7 +47,14 @@
   {%- endif -%}
 {%- endmacro %}
 
-{#- Orders new or moved to another customer since, and customers with an order leaving the last 365 days. -#}
+{#- Whether an order of int_orders (under alias `orders`, if given) is a purchase: it has a completed (or
+    refunded) line, whatever its net amount, so a free order is one too; an order of cancelled lines only is
+    none. -#}
+{% macro is_purchase(orders=none) -%}
+  {% if orders %}{{ orders }}.{% endif %}counted_lines > 0
+{%- endmacro %}
+
+{#- Orders new or moved to another customer since, and customers with a purchase leaving the last 365 days. -#}
 {% macro customers_with_changed_orders() -%}
   {%- set seen = seen_through('built_at') -%}
   select orders.customer_key
@@ -55,7 +62,7 @@
   where
     orders.staged_at > {{ seen }}
     or orders.resolved_at > {{ seen }}
-    or (orders.order_amount > 0 and {{ leaving_window('orders.order_date', 365, counted_as_of()) }})
+    or ({{ is_purchase('orders') }} and {{ leaving_window('orders.order_date', 365, counted_as_of()) }})
 {%- endmacro %}
 
 {#- Orders new or moved since; the months a customer bought in do not depend on the day. -#}

@@ -26,8 +26,11 @@ RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
 # they are built). The identity models are incremental too, but on what changed, not by day: not partitioned.
 EVENT_MODELS = "tag:daily"
 
-# Days in Europe/Amsterdam; end_offset=1 makes today a partition, so the nightly run acts for the day it runs.
-daily = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone=settings.TIMEZONE, end_offset=1)
+# Days in Europe/Amsterdam from HOURGLASS_HISTORY_START; end_offset=1 makes today a partition, so the nightly
+# run acts for the day it runs.
+daily = dg.DailyPartitionsDefinition(
+    start_date=settings.history_start().isoformat(), timezone=settings.TIMEZONE, end_offset=1
+)
 
 
 def run_as_of(context: dg.AssetExecutionContext) -> date:

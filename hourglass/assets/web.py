@@ -15,7 +15,8 @@ from hourglass.resources.ga4 import Ga4Resource
     kinds={"parquet"},
     description=(
         "Google Analytics 4 rows per day, visitor (customUser:hg_visitor_id), source/medium, page and event. "
-        "Fetches every missing day and the last few again, since GA4 data settles late."
+        "Fetches every missing day and the last few again, since GA4 data settles late; a day without rows is "
+        "fetched again until a later run confirms it. Without GA4, a zero-row table."
     ),
 )
 def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.MaterializeResult:
@@ -23,11 +24,18 @@ def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.Materiali
     start = end - timedelta(days=ga4.backfill_days)
     from hourglass.ga4 import report  # the gRPC client: imported when the asset runs, not at load
 
+    if not ga4.has_source():
+        report.ensure_not_missing(end)
+        context.log.warning("GA4: no property set and no landing file for the embedded emulator; nothing fetched")
+        return dg.MaterializeResult(
+            metadata={"rows_loaded": 0, "days_fetched": 0, "delivered_nothing": True, "no_source": True}
+        )
     with ga4.connect() as conn:
         result = report.load(
             conn.client, conn.property_id, start, end, ga4.refetch_days, ga4.page_size, conn.policy, ga4.timeout_seconds
         )
     fetched = [d for d in result.days if d.rows]
+    empty = [d for d in result.days if not d.rows]
     context.log.info(f"GA4: {result.rows} rows over {len(result.days)} day(s) in {result.requests} request(s)")
     recent = sorted(result.days, key=lambda d: d.day)[-7:]
     table = "| day | rows | thresholded | loss into (other) |\n|---|---|---|---|\n" + "\n".join(
@@ -39,6 +47,9 @@ def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.Materiali
             "rows_loaded": result.rows,
             "days_fetched": len(result.days),
             "days_with_rows": len(fetched),
+            "days_empty": len(empty),  # written as zero-row partitions
+            "days_empty_unconfirmed": sum(not d.empty_confirmed for d in empty),  # fetched again next run
+            "delivered_nothing": result.rows == 0,
             "requests": result.requests,
             "days_thresholded": sum(d.subject_to_thresholding for d in result.days),
             "days_with_loss_into_other": sum(d.data_loss_from_other_row for d in result.days),

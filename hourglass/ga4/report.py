@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 import grpc
 import pyarrow as pa
@@ -29,6 +30,11 @@ DIMENSIONS = ("date", VISITOR_DIMENSION, "sessionSourceMedium", "pagePath", "eve
 METRICS = ("eventCount", "sessions", "userEngagementDuration")
 COLUMNS = ("date", "visitor_id", "session_source_medium", "page_path", "event_name")
 METRIC_COLUMNS = ("event_count", "sessions", "engagement_seconds")
+# The lake's columns: a day without rows, or GA4 without data, has them too.
+SCHEMA = pa.schema(
+    [("date", pa.date32()), *((name, pa.string()) for name in COLUMNS[1:]),
+     ("event_count", pa.int64()), ("sessions", pa.int64()), ("engagement_seconds", pa.float64())]
+)  # fmt: skip
 RETRYABLE = (
     exceptions.TooManyRequests,  # 429 over REST
     exceptions.ResourceExhausted,  # 429 over gRPC
@@ -48,6 +54,10 @@ class Ga4Error(RuntimeError):
 class DayReport:
     day: date
     rows: int = 0
+    # A day GA4 answers without rows may still be on its way: it counts as loaded only once a fetch for a later
+    # day (the `end` of a later load) finds it empty again. empty_since: the end day of the first empty fetch.
+    empty_since: date | None = None
+    empty_confirmed: bool = False
     pages: int = 0
     subject_to_thresholding: bool = False
     data_loss_from_other_row: bool = False
@@ -109,9 +119,24 @@ def ranges(days: list[date], max_days: int = 31) -> Iterator[tuple[date, date]]:
         yield run[0], run[-1]
 
 
+def _marker(day: date) -> Path:
+    return lake.partition_dir(lake.raw_dataset(SOURCE), day) / "_report.json"
+
+
 def loaded_days() -> set[date]:
-    dataset = lake.raw_dataset(SOURCE)
-    return {date.fromisoformat(p.parent.name.split("=", 1)[1]) for p in dataset.glob("load_date=*/_report.json")}
+    """Days with rows, and empty days a later fetch confirmed; the others are fetched again."""
+    loaded = set()
+    for path in lake.raw_dataset(SOURCE).glob("load_date=*/_report.json"):
+        marker = json.loads(path.read_text())
+        if marker["rows"] or marker.get("empty_confirmed"):
+            loaded.add(date.fromisoformat(marker["day"]))
+    return loaded
+
+
+def ensure_not_missing(day: date) -> None:
+    """A zero-row table with the report's columns when the lake has none (a property without data yet, or no
+    GA4 at all), dated `day`. It carries no marker: the day is not loaded."""
+    lake.ensure_table(lake.raw_dataset(SOURCE), day, SCHEMA.empty_table())
 
 
 def _columns_fast(response: RunReportResponse, out: list[list]) -> int:
@@ -175,7 +200,7 @@ def _to_table(columns: list[list]) -> pa.Table:
     for name in ("event_count", "sessions"):
         data[name] = pc.cast(pa.array(data[name], pa.string()), pa.int64())
     data["engagement_seconds"] = pc.cast(pa.array(data["engagement_seconds"], pa.string()), pa.float64())
-    return pa.table(data)
+    return pa.table(data, schema=SCHEMA)
 
 
 def fetch(
@@ -229,16 +254,31 @@ def fetch(
     return _to_table(columns), meta, requests
 
 
-def write_days(table: pa.Table, meta: DayReport, start: date, end: date) -> list[DayReport]:
-    """Replace each day's partition with that day's rows (an empty day still gets its marker)."""
+def _empty_since(day: date, fetched_for: date) -> date:
+    """The end day of the first of the fetches in a row, this one included, that found `day` empty."""
+    path = _marker(day)
+    if path.exists():
+        marker = json.loads(path.read_text())
+        if not marker["rows"] and marker.get("empty_since"):
+            return min(date.fromisoformat(marker["empty_since"]), fetched_for)
+    return fetched_for
+
+
+def write_days(table: pa.Table, meta: DayReport, start: date, end: date, fetched_for: date) -> list[DayReport]:
+    """Replace each day's partition with that day's rows, zero rows included, and its marker.
+
+    `fetched_for` is the day the load runs for (its `end`): an empty day is confirmed by a fetch for a later day.
+    """
     reports = []
     day = start
     while day <= end:
         rows = table.filter(pc.equal(table["date"], pa.scalar(day, pa.date32())))
         report = DayReport(**(asdict(meta) | {"day": day, "rows": rows.num_rows}))
+        if not rows.num_rows:
+            report.empty_since = _empty_since(day, fetched_for)
+            report.empty_confirmed = report.empty_since < fetched_for
         with lake.replacing_partitions([lake.raw_dataset(SOURCE)], day) as (staging,):
-            if rows.num_rows:
-                pq.write_table(rows, staging / "report.parquet")
+            pq.write_table(rows, staging / "report.parquet")
             (staging / "_report.json").write_text(json.dumps(asdict(report), default=str))
         reports.append(report)
         day += timedelta(days=1)
@@ -260,6 +300,6 @@ def load(
     for first, last in ranges(days_to_fetch(loaded_days(), start, end, refetch_days)):
         table, meta, requests = fetch(client, property_id, first, last, page_size, policy, timeout)
         result.requests += requests
-        result.days += write_days(table, meta, first, last)
+        result.days += write_days(table, meta, first, last, fetched_for=end)
         result.rows += table.num_rows
     return result

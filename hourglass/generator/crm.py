@@ -15,6 +15,8 @@ from .postcodes import scheme
 
 # (true, false) probability per purpose; the rest were never asked
 CONSENT_ODDS = {"email_marketing": (0.38, 0.14), "sms_marketing": (0.08, 0.07), "ads_personalisation": (0.22, 0.18)}
+# Newsletter and magazine or season-ticket sign-ups ask for marketing e-mail too, and most say yes there.
+ENGAGED_EMAIL_MARKETING_ODDS = (0.75, 0.06)
 
 
 def customer_numbers(p: People) -> np.ndarray:
@@ -83,6 +85,10 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
         if purpose == "email_newsletter":
             sub = p.in_esp[persons]
             yes, no = np.where(sub, 0.92, 0.03), np.where(sub, 0.0, 0.12)
+        elif purpose == "email_marketing":
+            engaged = p.in_esp[persons] | p.subscriber[persons]
+            yes = np.where(engaged, ENGAGED_EMAIL_MARKETING_ODDS[0], CONSENT_ODDS[purpose][0])
+            no = np.where(engaged, ENGAGED_EMAIL_MARKETING_ODDS[1], CONSENT_ODDS[purpose][1])
         else:
             yes, no = CONSENT_ODDS[purpose]
         u = rng.random(n)

@@ -73,6 +73,8 @@ def plan(rng: np.random.Generator, p: People, cat: Catalogue, clock: Clock) -> O
     start, end = clock.start, clock.end
     crm = np.flatnonzero(p.has_crm)
     count = np.where(rng.random(len(crm)) < 0.3, 0, 1 + rng.geometric(0.35, len(crm)) - 1)
+    lapsing = p.lapsing[crm]
+    count[lapsing] = rng.integers(LAPSING_ORDERS[0], LAPSING_ORDERS[1] + 1, int(lapsing.sum()))
     buyer = np.repeat(crm, count)
     prospects = np.flatnonzero(~p.has_crm)
     n_guest = int(0.1 * len(buyer))
@@ -91,8 +93,12 @@ def plan(rng: np.random.Generator, p: People, cat: Catalogue, clock: Clock) -> O
     stay = np.concatenate([np.repeat(rng.uniform(0.2, 0.6, len(crm)), count), np.ones(n_guest)])
     gone = np.concatenate([np.repeat(left, count), np.zeros(n_guest, bool)])
     day = np.where(gone, created + ((day - created) * stay).astype(np.int64), day)
+    lapsed = np.concatenate([np.repeat(lapsing, count), np.zeros(n_guest, bool)])
+    day[lapsed] = _lapsing_days(rng, count[lapsing], end)
+    o_guest[lapsed] = False
     o_time = day * f.DAY + Clock.times_of_day(rng, n)
     o_status = rng.choice(3, n, p=[0.9, 0.04, 0.06])
+    o_status[lapsed] = 0
 
     nlines = 1 + (rng.random(n) < 0.3) + (rng.random(n) < 0.1)
     l_order = np.repeat(np.arange(n), nlines)
@@ -126,6 +132,23 @@ def plan(rng: np.random.Generator, p: People, cat: Catalogue, clock: Clock) -> O
     young = p.young[o_person[l_order]] & (l_cat == TICKET)
     l_price = np.where(young, (l_price * 0.8).astype(np.int64) // 50 * 50, l_price)
     return OrderBook(o_person, o_guest, o_time, o_status, l_order, l_no, l_cat, l_prod, l_eday, l_qty, l_price)
+
+
+LAPSING_ORDERS = (6, 9)  # a lapsing regular's orders, one a visit
+LAPSING_INTERVAL_DAYS = (28, 42)  # their usual time between visits
+LAPSING_MISSED_VISITS = (3.0, 4.0)  # the days since their last order, in usual intervals
+
+
+def _lapsing_days(rng: np.random.Generator, counts: np.ndarray, end: int) -> np.ndarray:
+    """Order days of lapsing regulars (people.py): a visit every month or so, then none for 3-4 of their usual
+    intervals. Each order on a day of its own, so counting orders or purchase days gives the same history."""
+    k = len(counts)
+    interval = rng.uniform(*LAPSING_INTERVAL_DAYS, k)
+    last = end - (interval * rng.uniform(*LAPSING_MISSED_VISITS, k)).astype(np.int64)
+    visit = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)  # 0 = first order
+    back = np.repeat(counts, counts) - 1 - visit  # visits before the last one
+    jitter = np.where(back > 0, rng.integers(-5, 6, len(visit)), 0)
+    return np.repeat(last, counts) - (back * np.repeat(interval, counts)).astype(np.int64) + jitter
 
 
 def _weights(k: int) -> np.ndarray:

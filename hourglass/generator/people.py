@@ -56,6 +56,8 @@ class People:
     lead_created: np.ndarray  # seconds, -1 when no lead
     visitor_no: np.ndarray  # web visitor number (tracking id), -1 when never on the web
     shared_group: np.ndarray  # index into shared_emails, -1 for a personal address
+    subscriber: np.ndarray  # holds a magazine or season-ticket subscription (CRM customers only)
+    lapsing: np.ndarray  # a subscriber who bought tickets regularly and stopped some months ago
     shared_emails: list[str] = field(default_factory=list)
     shared_kind: list[str] = field(default_factory=list)
 
@@ -199,11 +201,34 @@ def build(rng: np.random.Generator, n: int, clock: Clock) -> People:
         lead_created=lead_created,
         visitor_no=np.full(n, -1, np.int64),
         shared_group=np.full(n, -1, np.int64),
+        subscriber=np.zeros(n, bool),
+        lapsing=np.zeros(n, bool),
     )
     _emails(rng, people, fi, li, first_all)
     people.on_web |= people.in_esp
     people.visitor_no[people.on_web] = np.arange(int(people.on_web.sum()))
+    _subscribers(rng, people, end)
     return people
+
+
+SUBSCRIBER_SHARE = 0.12  # of CRM customers
+LAPSING_SHARE = 0.08  # of subscribers
+LAPSING_MIN_TENURE_DAYS = 800  # a lapsing regular's buying years and the months since fit after their CRM record
+
+
+def _subscribers(rng: np.random.Generator, p: People, end: int) -> None:
+    """Who holds a subscription, and which subscribers are lapsing regulars.
+
+    A lapsing regular bought tickets about monthly for a year or so and has not for some months, while their
+    magazine keeps coming (orders.py and subscriptions.py shape their records). BG/NBD judges them likely gone,
+    yet worth keeping: the members of the churn-risk campaign. Decided here, so orders, subscriptions and the
+    CRM's consents agree about the same persons.
+    """
+    p.subscriber = p.has_crm & (rng.random(p.n) < SUBSCRIBER_SHARE)
+    old_enough = p.subscriber & (p.crm_created >= 0) & (p.crm_created // DAY <= end - LAPSING_MIN_TENURE_DAYS)
+    pool = np.flatnonzero(old_enough)
+    chosen = rng.choice(pool, min(len(pool), int(round(LAPSING_SHARE * p.subscriber.sum()))), replace=False)
+    p.lapsing[chosen] = True
 
 
 def _emails(rng: np.random.Generator, p: People, fi: np.ndarray, li: np.ndarray, first_all: list[str]) -> None:

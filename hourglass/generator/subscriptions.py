@@ -17,13 +17,16 @@ STATUSES = ("active", "paused", "cancelled", "expired")
 
 
 def build(rng: np.random.Generator, p: People, cust_no: np.ndarray, clock: Clock) -> SourceResult:
-    crm = np.flatnonzero(p.has_crm)
-    subs = crm[rng.random(len(crm)) < 0.12]
+    subs = np.flatnonzero(p.subscriber)
     persons = np.sort(np.concatenate([subs, subs[rng.random(len(subs)) < 0.15]]))
     n = len(persons)
     end = clock.end
     product = rng.choice(3, n, p=[0.5, 0.35, 0.15])
     second = np.flatnonzero(np.r_[False, persons[1:] == persons[:-1]])
+    # a lapsing regular's first subscription is a magazine that still comes (people.py)
+    kept = p.lapsing[persons]
+    kept[second] = False
+    product[kept] = np.where(product[kept] == 2, 0, product[kept])
     product[second] = (product[second - 1] + rng.integers(1, 3, len(second))) % 3  # a second, different product
     created_day = p.crm_created[persons] // f.DAY
     lo = np.maximum(created_day, end - 8 * 365)
@@ -42,6 +45,7 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray, clock: Clock
     stop = np.minimum(start + length, end - 1)
     status = np.where((product == 2) & (season_end < end), 3, np.where(product == 2, 0, status))
     status = np.where((status == 3) & (product != 2) & (stop >= end - 1), 0, status)
+    status[kept] = 0
     end_date = np.where(product == 2, season_end, np.where(status >= 2, stop, -1))
     end_date = np.where(status >= 2, np.maximum(end_date, start + 1), end_date)
     price = np.where(product == 0, 59_50, np.where(product == 1, 34_95, rng.integers(129, 250, n) * 100))
@@ -75,7 +79,7 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray, clock: Clock
     out = {k: pc.take(pa.concat_arrays([cols[k], old_cols[k]]), pa.array(order)) for k in cols}
     is_old = np.concatenate([np.zeros(n, bool), np.ones(len(old), bool)])[order]
     row_sub = np.concatenate([np.arange(n), old])[order]
-    fresh = ~is_old & ~np.isin(row_sub, old)
+    fresh = ~is_old & ~np.isin(row_sub, old) & ~kept[row_sub]  # a lapsing regular's magazine stays readable
 
     plant = Planter(rng, len(order), rate=0.003)
     rows = plant.pick("missing_required", fresh)
@@ -89,4 +93,5 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray, clock: Clock
         defects=plant.counts,
         variants={"older_version": int(len(old))},
         free_text=(),
+        facts={"lapsing_regulars_with_active_magazine": int(kept.sum())},
     )

@@ -3,7 +3,8 @@
 Visit-days come from three places: newsletter clicks (the visitor id is the ESP tracking id), known persons
 browsing on their own, and anonymous visitors. On top of that the workshop sign-up funnel is planted:
 completed sign-ups for web registrations in the ERP, and abandoned ones (start without complete), some of which
-the same person registers for later in the ERP, some only days before as_of.
+the same person registers for later in the ERP, some only days before as_of: among those, CRM customers the site
+knows from a tracked e-mail click, whom the abandoner campaign can reach.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .people import People
 
 GA4_DAYS = 400
 RECENT_DAYS = 7
+# Share of the CRM customers known from a tracked e-mail click who start a workshop sign-up in the RECENT_DAYS
+# before as_of and leave it: the workshop_signup_abandoners campaign's members.
+RECENT_KNOWN_SHARE = 0.12
 SOURCES = (
     ("newsletter / email", 0.0),
     ("google / organic", 0.36),
@@ -170,6 +174,13 @@ def build(
     a_day = np.where(
         recent, end - 1 - rng.integers(0, RECENT_DAYS, na), clock.seasonal_days(rng, na, lo, end - RECENT_DAYS)
     )
+    # and in the week before as_of, CRM customers the site knows from a tracked e-mail click
+    e_person = _known_from_clicks(rng, p, clicks, end - RECENT_DAYS)
+    ne = len(e_person)
+    a_visitor = np.concatenate([a_visitor, p.visitor_no[e_person]])
+    a_ws = np.concatenate([a_ws, rng.choice(n_ws, ne)])
+    a_day = np.concatenate([a_day, end - 1 - rng.integers(0, RECENT_DAYS, ne)])
+    recent = np.concatenate([recent, np.ones(ne, bool)])
     key_c = c_visitor * n_ws + c_ws
     key_a = a_visitor * n_ws + a_ws
     keep = ~np.isin(key_a, key_c)
@@ -270,6 +281,16 @@ def build(
         facts={"visitors": int(len(used)), "anonymous_visitors": int((person_of_visitor[used] < 0).sum())},
     )
     return result, funnel
+
+
+def _known_from_clicks(rng: np.random.Generator, p: People, clicks: Clicks, before_day: int) -> np.ndarray:
+    """RECENT_KNOWN_SHARE of the CRM customers who clicked a tracked e-mail link before `before_day`: the tracking
+    id in the link is their visitor id, so identity ties their later visits to them. A shared family or office
+    address does not tie anyone, so those are left out."""
+    clicked = np.zeros(p.n, bool)
+    clicked[clicks.person[clicks.time < before_day * f.DAY]] = True
+    pool = np.flatnonzero(clicked & p.has_crm & (p.shared_group < 0))
+    return np.sort(rng.choice(pool, int(round(RECENT_KNOWN_SHARE * len(pool))), replace=False))
 
 
 def _measure(book, p, person_of_visitor, visitor, day, page, event, signup_page, thanks_page, n_ws, end) -> Funnel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -41,6 +42,14 @@ class Ga4Resource(dg.ConfigurableResource):
     retry_maximum_seconds: float = 60.0
     retry_deadline_seconds: float = 900.0
 
+    def _emulator_files(self) -> list[Path]:
+        return sorted((settings.landing_dir() / SOURCE).glob(f"{SOURCE}_*.csv"))
+
+    def has_source(self) -> bool:
+        """Whether there is GA4 to ask: a property, endpoint or credentials (half a setting fails in connect), or a
+        landing file for the embedded emulator."""
+        return bool(self.property_id or self.endpoint or self.credentials_file or self._emulator_files())
+
     @contextmanager
     def connect(self) -> Iterator[Ga4Connection]:
         from hourglass.ga4 import report
@@ -58,7 +67,7 @@ class Ga4Resource(dg.ConfigurableResource):
             return
         from hourglass.ga4.emulator import Ga4Emulator
 
-        fixtures = sorted((settings.landing_dir() / SOURCE).glob(f"{SOURCE}_*.csv"))
+        fixtures = self._emulator_files()
         if not fixtures:
             raise FileNotFoundError(
                 f"no GA4 data for the embedded emulator in {settings.landing_dir() / SOURCE}: run "

@@ -12,6 +12,10 @@
 with customers as (
     select
         profile.*,
+        {% for purpose in var('consent_purposes') %}
+            coalesce(consent.consent_{{ purpose }}, false) as consent_{{ purpose }},
+        {% endfor %}
+        coalesce(consent.has_unclear_consent, false) as has_unclear_consent,
         coalesce(orders.orders, 0) as orders,
         orders.first_order_date,
         orders.last_order_date,
@@ -44,6 +48,7 @@ with customers as (
         {{ lifecycle_stage() }} as lifecycle_stage,
         {{ segment_columns() }}
     from {{ ref('int_customer_profile') }} as profile
+    left join {{ ref('int_customer_consent') }} as consent on profile.customer_key = consent.customer_key
     left join {{ ref('int_customer_orders') }} as orders on profile.customer_key = orders.customer_key
     left join {{ ref('int_customer_subscriptions') }} as subs on profile.customer_key = subs.customer_key
     left join {{ ref('int_customer_email') }} as email on profile.customer_key = email.customer_key

@@ -6,8 +6,8 @@
     pre_hook="{{ delete_customers_to_refresh(customers_with_changed_order_months()) }}",
 ) }}
 -- depends_on: {{ ref('identity_map') }}
--- One row per customer and month they bought in: what kpi_lifecycle_monthly counts. Kept incrementally: a
--- nightly run writes again the customers with new or moved orders or an identity change.
+-- One row per customer and month they bought in (is_purchase): what kpi_lifecycle_monthly counts. Kept
+-- incrementally: a nightly run writes again the customers with new or moved orders or an identity change.
 with orders as (
     select
         customer_key,
@@ -17,7 +17,7 @@ with orders as (
         categories
     from {{ ref('int_orders') }}
     where
-        order_amount > 0  -- net of refunds; an order of cancelled lines only has 0
+        {{ is_purchase() }}
         and {{ to_refresh('customer_key', customers_with_changed_order_months()) }}
 ),
 

@@ -10,53 +10,52 @@
 -- they buy, on completed lines net of refunds (cancelled lines left out). int_customer_orders adds recency and
 -- tenure, which change every day. A nightly run writes again the customers with new orders, an identity
 -- change, or an order leaving the last 365 days (macros/customer_facts.sql).
+-- Over purchases (is_purchase: free orders too). The CLV model's frequency counts purchase days, as BG/NBD
+-- defines a transaction (Fader, Hardie & Lee 2005): several orders on one day are one, and the Gamma-Gamma
+-- spend is per purchase day.
+-- A table from before purchase days is written whole once: its rows lack them.
 with customer_orders as (
     select all_orders.*
     from {{ ref('int_orders') }} as all_orders
-    where {{ to_refresh('all_orders.customer_key', customers_with_changed_orders()) }}
+    {% if is_incremental_on('purchase_days') -%}
+        where {{ to_refresh('all_orders.customer_key', customers_with_changed_orders()) }}
+    {%- endif %}
 ),
 
-orders as (
+purchase_days as (
     select
         customer_key,
-        order_id,
         order_date,
-        order_amount
+        count(*) as orders,
+        sum(order_amount) as amount
     from customer_orders
-    where order_amount > 0  -- net of refunds; an order of cancelled lines only has 0
-),
-
-order_gaps as (
-    select
-        customer_key,
-        order_date,
-        order_date - lag(order_date) over (partition by customer_key order by order_date, order_id) as gap_days
-    from orders
+    where {{ is_purchase() }}
+    group by customer_key, order_date
 ),
 
 per_customer as (
     select
         customer_key,
-        count(*) as orders,
+        cast(sum(orders) as bigint) as orders,  -- a sum of counts is a 128-bit integer in DuckDB
+        count(*) as purchase_days,
         min(order_date) as first_order_date,
         max(order_date) as last_order_date,
-        sum(order_amount) as monetary_value,
-        avg(order_amount) as average_order_value,
-        -- the repeat orders' mean value, the spend input of the Gamma-Gamma model (the first order: the
-        -- earliest, two on one day in order_id order, as in order_gaps)
-        (sum(order_amount) - arg_min(order_amount, (order_date, order_id))) / nullif(count(*) - 1, 0)
-            as average_repeat_order_value,
-        count(*) filter (where order_date > {{ days_before(as_of_date(), 365) }}) as orders_last_365_days
-    from orders
+        sum(amount) as monetary_value,
+        sum(amount) / sum(orders) as average_order_value,
+        -- the repeat purchase days' mean spend, the input of the Gamma-Gamma model (the first day left out)
+        (sum(amount) - arg_min(amount, order_date)) / nullif(count(*) - 1, 0) as average_repeat_purchase_day_value,
+        cast(coalesce(sum(orders) filter (where order_date > {{ days_before(as_of_date(), 365) }}), 0) as bigint)
+            as orders_last_365_days
+    from purchase_days
     group by customer_key
 ),
 
 last_gap as (
-    -- the pause before the most recent order: a long one means the customer was won back
+    -- the pause before the most recent purchase day: a long one means the customer was won back
     select
         customer_key,
-        gap_days as gap_before_last_order_days
-    from order_gaps
+        order_date - lag(order_date) over (partition by customer_key order by order_date) as gap_before_last_order_days
+    from purchase_days
     qualify row_number() over (partition by customer_key order by order_date desc) = 1
 ),
 

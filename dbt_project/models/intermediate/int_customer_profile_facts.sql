@@ -6,7 +6,7 @@
     pre_hook="{{ delete_customers_to_refresh(customers_with_changed_profile()) }}",
 ) }}
 -- Who the customer is: their CRM profile (the most recently updated CRM record when several merged),
--- else what a lead form told us. Consent as the CRM or lead records it. int_customer_profile adds the age.
+-- else what a lead form told us. Consent is int_customer_consent's. int_customer_profile adds the age.
 -- Kept incrementally: a nightly run writes again the customers with a CRM record or lead staged since, a
 -- changed e-mail link, or an identity change (macros/customer_facts.sql).
 with customers as (
@@ -71,10 +71,6 @@ select
     crm.household_children,
     coalesce(crm.language, 'nl') as language,
     coalesce(crm.created_at, leads.created_at) as first_known_at,
-    coalesce(crm.consent_email_marketing, leads.consent_email_marketing, false) as consent_email_marketing,
-    coalesce(crm.consent_email_newsletter, false) as consent_email_newsletter,
-    coalesce(crm.consent_sms_marketing, false) as consent_sms_marketing,
-    coalesce(crm.consent_ads_personalisation, false) as consent_ads_personalisation,
     -- core profile: what every campaign needs; nice-to-know: what makes it personal
     (
         (coalesce(crm.email, leads.email) is not null)::int

@@ -4,7 +4,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}
--- One row per CRM customer: the newest version, contact details normalised for matching and sending.
+-- One row per CRM customer: the newest version, contact details normalised for matching and sending. Consent is
+-- decided from the lake by int_customer_consent (macros/consent.sql), not here.
 -- Incremental: every version is read (the CRM is small next to the events), but a run writes again only the
 -- customers whose newest version changed, stamped staged_at: identity and the profile look again at those. A
 -- run after which no CRM file landed reads none (lake_source_if_landed).
@@ -32,15 +33,7 @@ cleaned as (
         household_children,
         {{ iso_language('language') }} as language,
         created_at,
-        updated_at,
-        coalesce(consent_email_marketing, false) as consent_email_marketing,
-        consent_email_marketing_at,
-        coalesce(consent_email_newsletter, false) as consent_email_newsletter,
-        consent_email_newsletter_at,
-        coalesce(consent_sms_marketing, false) as consent_sms_marketing,
-        consent_sms_marketing_at,
-        coalesce(consent_ads_personalisation, false) as consent_ads_personalisation,
-        consent_ads_personalisation_at
+        updated_at
     from versions
     where version_rank = 1
 ),

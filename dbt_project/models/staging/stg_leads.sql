@@ -4,7 +4,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}
--- One row per lead: the newest delivery of each lead_id, contact details normalised for matching.
+-- One row per lead: the newest delivery of each lead_id, contact details normalised for matching. Consent is
+-- decided from the lake by int_customer_consent (macros/consent.sql), not here.
 -- Incremental like stg_crm_customers: a run writes again only the leads whose newest delivery changed.
 with cleaned as (
     select
@@ -16,9 +17,7 @@ with cleaned as (
         lower(nullif(trim(source), '')) as lead_source,
         {{ clean_text('event_name') }} as event_name,
         lower(nullif(trim(interest), '')) as interest,
-        created_at,
-        coalesce(consent_email_marketing, false) as consent_email_marketing,
-        consent_email_marketing_at
+        created_at
     from {{ lake_source_if_landed('leads') }}
     qualify row_number() over (partition by lead_id order by load_date desc, _source_file desc) = 1
 ),

@@ -25,6 +25,9 @@ select
     count(*) filter (where people.reached_by_sms) as reached_by_sms,
     count(*) filter (where people.delivery_failed) as delivery_failed,
     count(*) filter (where not people.reached and people.suppressed_for = 'no_consent') as suppressed_no_consent,
+    count(*) filter (
+        where not people.reached and people.suppressed_for = 'consent_unclear'
+    ) as suppressed_consent_unclear,
     count(*) filter (where not people.reached and people.suppressed_for = 'cooldown') as suppressed_cooldown,
     count(*) filter (where not people.reached and people.suppressed_for = 'frequency_cap') as suppressed_frequency_cap,
     count(*) filter (where not people.reached and people.suppressed_for = 'quiet_hours') as suppressed_quiet_hours,
