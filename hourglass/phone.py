@@ -12,9 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 import jinja2
-import pyarrow as pa
 
 from hourglass import settings
 
@@ -48,6 +46,9 @@ def is_e164(value: Any) -> bool:
 
 def normalise(numbers: Sequence[str | None], countries: Sequence[str | None] | None = None) -> list[str | None]:
     """Each number in E.164 or None; `countries` (ISO codes, one per number) place numbers written nationally."""
+    import duckdb  # imported when numbers are normalised, not when the Dagster definitions load
+    import pyarrow as pa
+
     batch = pa.table(
         {
             "phone": pa.array(numbers, pa.string()),

@@ -57,8 +57,11 @@ def expected_abandoners(home, wh: Warehouse) -> dict[str, str]:
     pairs = zip(abandoned["customer_key"], abandoned["slug"], strict=True)
     abandoned = abandoned[[pair not in registered for pair in pairs]]
 
-    reachable = wh.df("select customer_key from customer_360 where email is not null and consent_email_marketing")
-    abandoned = abandoned[abandoned["customer_key"].isin(reachable["customer_key"])]
+    people = wh.df(
+        "select customer_key, email, phone, consent_email_marketing, consent_sms_marketing from customer_360"
+    )
+    reachable = people.loc[_reachable_by_email_or_sms(people), "customer_key"]  # the campaign has e-mail and SMS
+    abandoned = abandoned[abandoned["customer_key"].isin(reachable)]
     latest = abandoned.sort_values(["customer_key", "date", "slug"], ascending=[True, False, True])
     return dict(latest.drop_duplicates("customer_key")[["customer_key", "slug"]].itertuples(index=False))
 
@@ -76,9 +79,14 @@ def test_workshop_signup_abandoners_follow_the_rule(warehouse):
 
 def test_every_audience_is_non_empty_and_reaches_only_consenting_addresses(warehouse):
     _, wh = warehouse
-    for audience in ("welcome_new_members", "workshop_signup_abandoners"):
+    by_email = "c.consent_email_marketing and c.email is not null"
+    by_sms = "c.consent_sms_marketing and c.phone is not null"
+    for audience, reachable in (
+        ("welcome_new_members", by_email),
+        ("workshop_signup_abandoners", f"({by_email}) or ({by_sms})"),  # e-mail, else SMS
+    ):
         size, without_consent = wh.one(
-            f"select count(*), count(*) filter (where not c.consent_email_marketing or c.email is null) "
+            f"select count(*), count(*) filter (where not coalesce({reachable}, false)) "
             f"from {audience} a join customer_360 c using (customer_key)"
         )
         assert size > 0 and without_consent == 0, audience

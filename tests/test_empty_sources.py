@@ -43,7 +43,8 @@ def test_dbt_by_hand_after_prepare_reads_every_source_that_delivered_nothing(hom
     monkeypatch.setattr("hourglass.project.prepare", lambda: None)  # the session parsed the project already
     home.mkdir(parents=True)
     cli.main(["prepare"])
-    build = [str(BIN / "dbt"), "run", "--select", "path:models/staging", "--no-use-colors",
+    build = [str(BIN / "dbt"), "build", "--select", "+path:models/staging", "--exclude-resource-type", "test",
+             "unit_test", "--no-use-colors",
              "--target-path", str(tmp_path / "target")]  # fmt: skip
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOURGLASS_HOME": str(home), "HOURGLASS_AS_OF_DATE": AS_OF,
            "DBT_PROFILES_DIR": str(settings.DBT_PROJECT_DIR), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # fmt: skip

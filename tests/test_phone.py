@@ -65,7 +65,16 @@ def test_staging_normalises_the_vectors(home, dbt_manifest, monkeypatch):
         assert result.rows_quarantined == 0
     monkeypatch.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
     DbtCli(project_dir=dbt_project).cli(
-        ["run", "--select", "stg_crm_customers stg_leads"], raise_on_error=True, target_path=home / "dbt-target"
+        [
+            "build",
+            "--select",
+            "ref_languages stg_crm_customers stg_leads",
+            "--exclude-resource-type",
+            "test",
+            "unit_test",
+        ],
+        raise_on_error=True,
+        target_path=home / "dbt-target",
     ).wait()
 
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
