@@ -356,7 +356,7 @@ RECEIPT_SCHEMA = pa.schema(
 
 def ensure_receipts() -> None:
     """dbt reads the receipts as a source before any campaign has run: give it an empty typed file to read."""
-    lake.ensure_table(lake.raw_dataset(RECEIPTS), date(1970, 1, 1), RECEIPT_SCHEMA.empty_table())
+    lake.ensure_table(lake.raw_dataset(RECEIPTS), lake.STUB_DAY, RECEIPT_SCHEMA.empty_table())
 
 
 def write_receipts(campaign: str, decisions: list[Decision], ledger: Ledger, window: date, run_id: str) -> int:

@@ -24,6 +24,9 @@ from hourglass import settings
 # (hive partitioning) and each row's landing file (lineage). A source column may not take either name.
 PARTITION_COLUMN = "load_date"
 SOURCE_FILE_COLUMN = "_source_file"
+# The partition of a table that must exist before anything was delivered (the receipts, a quarantine): before
+# any real load date, so a real one never replaces it.
+STUB_DAY = date(1970, 1, 1)
 
 
 def raw_dataset(source: str) -> Path:

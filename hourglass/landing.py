@@ -647,7 +647,6 @@ QUARANTINE_SCHEMA = pa.schema(
         ("raw_fields", pa.map_(pa.string(), pa.string())),
     ]
 )
-QUARANTINE_STUB_DATE = date(1970, 1, 1)
 
 
 def fingerprint(files: list[Path]) -> list[list]:
@@ -710,11 +709,10 @@ def ensure_not_missing(contract: SourceContract) -> None:
     """
     rows = lake.raw_dataset(contract.name)
     if not lake.has_files(rows):
-        with lake.replacing_partitions([rows], settings.as_of_date()) as (staging,), duckdb.connect() as con:
-            _write_empty(con, contract, staging / "empty.parquet")
-    stub = lake.partition_dir(lake.quarantine_dataset(contract.name), QUARANTINE_STUB_DATE) / "empty.parquet"
+        lake.ensure_table(rows, settings.as_of_date(), duckdb.sql(empty_rows_sql(contract)).to_arrow_table())
+    stub = lake.partition_dir(lake.quarantine_dataset(contract.name), lake.STUB_DAY) / "empty.parquet"
     if not stub.exists() or pq.read_schema(stub) != QUARANTINE_SCHEMA:
-        with lake.replacing_partitions([lake.quarantine_dataset(contract.name)], QUARANTINE_STUB_DATE) as (staging,):
+        with lake.replacing_partitions([lake.quarantine_dataset(contract.name)], lake.STUB_DAY) as (staging,):
             pq.write_table(QUARANTINE_SCHEMA.empty_table(), staging / "empty.parquet")
 
 
