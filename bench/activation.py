@@ -20,7 +20,7 @@ from bench.common import AS_OF, table
 
 
 def _smtp_server(port_out, stop) -> None:
-    from hourglass.channels.emulators import LoopbackSmtp
+    from hourglass.sample.channel_servers import LoopbackSmtp
 
     with LoopbackSmtp() as smtp:
         port_out.put(smtp.port)
@@ -88,10 +88,10 @@ def main() -> None:
     from hourglass import activation
     from hourglass.campaigns import Campaign
     from hourglass.channels.ads import AdAudienceResource
-    from hourglass.channels.emulators import LoopbackHttp
     from hourglass.channels.http import SmsResource, WebhookResource
     from hourglass.channels.outbox import OutboxResource
     from hourglass.channels.smtp import SmtpResource
+    from hourglass.sample.channel_servers import LoopbackHttp
 
     base = Campaign("workshop_signup_abandoners", ("email",), "workshop_signup_abandoners", "marketing",
                     0.0, 0, 10, "", guard_max_change=100.0)  # fmt: skip

@@ -187,7 +187,7 @@ def pipeline(tmp_path_factory, dbt_manifest):
         mp.setenv("HOURGLASS_HOME", str(home))
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
         mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")  # outside every campaign's quiet hours
-        from hourglass.generator import generate
+        from hourglass.sample.generator import generate
 
         generate(out=home / "landing", customers=DEMO_CUSTOMERS, seed=DEMO_SEED, as_of=AS_OF)
         write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_edge.csv", EDGE_CASES)
