@@ -8,11 +8,11 @@ that swallows line breaks, an impossible date in the file name) fails that file'
 naming the file and the column, never quoting row values; the lake keeps what it had, and the source's other
 load dates load.
 
-Three modules, in the order a file passes through them:
-- contract_sql: the source contract -> one DuckDB query that reads the file and checks every row;
-- checked_rows: the query's rows, as Arrow batches -> the Parquet rows file, the bad rows kept aside;
+Three modules:
 - load_dates: landing files by load date -> lake partitions, their quarantine and what was loaded from which
-  files. Its functions are this package's interface, imported here.
+  files; its functions are this package's interface, imported here;
+- contract_sql: a source contract -> the one DuckDB query that reads a file and checks every row;
+- checked_rows: that query's rows, as Arrow batches -> the Parquet rows file, the bad rows kept for the quarantine.
 """
 
 from hourglass.landing.contract_sql import empty_rows_sql
