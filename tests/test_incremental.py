@@ -81,8 +81,8 @@ def test_the_daily_models_are_the_partitioned_event_models(dbt_manifest):
     assert {key.path[-1] for key in event_models.keys} == set(DAILY)
 
 
-def test_nightly_increments_equal_a_full_refresh(pipeline):
-    home, _ = pipeline
+def test_nightly_increments_equal_a_full_refresh(pipeline_copy):
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))
@@ -114,7 +114,7 @@ def test_nightly_increments_equal_a_full_refresh(pipeline):
     assert joined.any() and not joined.all()
 
 
-def test_identity_follows_merges_splits_and_guard_changes(pipeline):
+def test_identity_follows_merges_splits_and_guard_changes(pipeline_copy):
     """A nightly run where people merge, split and an address becomes shared ends where a full refresh ends.
 
     Into the lake go: a lead carrying customer A's e-mail and customer B's phone (A and B become one), three
@@ -122,7 +122,7 @@ def test_identity_follows_merges_splits_and_guard_changes(pipeline):
     off), a new CRM version of customer D with another e-mail (D's old address no longer links), and one of
     customer E with another city (nothing identity looks at).
     """
-    home, _ = pipeline
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     lake = home / "lake" / "raw"
     added = [lake / "leads" / "load_date=2099-01-01", lake / "crm_customers" / "load_date=2099-01-01"]
@@ -202,9 +202,9 @@ def test_identity_follows_merges_splits_and_guard_changes(pipeline):
     assert after[f"crm:{e.source_key}"] == before[f"crm:{e.source_key}"]
 
 
-def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline):
+def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline_copy):
     """Tables built before these models went incremental lack the stamps: the next run builds them whole."""
-    home, _ = pipeline
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     stamps = {
         "stg_esp_events": ["staged_at"], "stg_ga4_web": ["staged_at"], "stg_erp_order_lines": ["staged_at"],
@@ -236,10 +236,10 @@ def test_a_warehouse_from_before_the_stamps_is_built_whole_once(pipeline):
     assert all(restored[t] for t in stamps.keys() - staged), restored
 
 
-def test_order_facts_from_before_purchase_days_are_written_whole_once(pipeline):
+def test_order_facts_from_before_purchase_days_are_written_whole_once(pipeline_copy):
     """A table of order facts built before they counted purchase days lacks them, and the CLV model would find no
     inputs: the next run writes every customer again."""
-    home, _ = pipeline
+    home, _ = pipeline_copy
     wh = Warehouse(home)
 
     def facts() -> pd.DataFrame:
@@ -258,10 +258,10 @@ def test_order_facts_from_before_purchase_days_are_written_whole_once(pipeline):
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
-def test_a_late_event_reaches_the_customer_facts(pipeline):
+def test_a_late_event_reaches_the_customer_facts(pipeline_copy):
     """A click that lands late, for a subscriber and day already built, changes that day's row: the nightly run
     stamps it changed and the customer's e-mail facts follow (rows whose values stayed keep their stamp)."""
-    home, _ = pipeline
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     lake = home / "lake" / "raw" / "esp_events"
     added = lake / "load_date=2099-01-02"
@@ -311,10 +311,10 @@ def test_a_late_event_reaches_the_customer_facts(pipeline):
     assert restamped == (1, 1)  # of that day's rows, only the late click's is stamped again
 
 
-def test_a_clv_fit_serves_until_it_is_clv_refit_days_old(pipeline):
+def test_a_clv_fit_serves_until_it_is_clv_refit_days_old(pipeline_copy):
     """The nightly CLV predicts with the newest fit; a new fit comes once it is clv_refit_days old (7), when it was
     made for a later day, or on a full refresh."""
-    home, _ = pipeline
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     models = "int_customer_clv_fit int_customer_clv"
 
