@@ -25,7 +25,9 @@ from hourglass import settings
 DEPLOY_YAML = Path(__file__).parents[1] / "deploy" / "dagster.yaml"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# Soak: SQLite, the storage of one machine; `make test` runs the one that several machines share, from the
+# deployed file, whose pools and limits test_the_deployed_dagster_yaml_keeps_hourglass_own_settings ties to it.
+@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.soak), "postgres"])
 def storage(request, tmp_path) -> Iterator[dict[str, str]]:
     """DAGSTER_HOME and the variables its dagster.yaml reads: hourglass's own (SQLite), or deploy/dagster.yaml on
     a PostgreSQL server started for the test."""
