@@ -9,7 +9,7 @@ SEED ?= 42
 export HOURGLASS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(HOURGLASS_HOME)/dagster
 
-.PHONY: demo test soak dev lint prepare bench clean chromium
+.PHONY: demo test check soak dev lint prepare bench clean chromium postgresql
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,17 +21,31 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
 
-## test: lint, then the whole test suite (the report test needs Debian's chromium: installed when missing)
-test: $(BIN)/.installed lint chromium
+## test: lint, then the whole test suite but the soak runs (the report test needs Debian's chromium, the
+## overlapping-runs test Debian's PostgreSQL: both installed when missing)
+test: $(BIN)/.installed lint chromium postgresql
 	$(BIN)/python -m pytest
 
-chromium:
-	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && \
-		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }; } || \
-		{ echo "chromium is missing and could not be installed: the browser test will fail"; }
+## check: lint and the fast tests (no pipeline run, no subprocess-heavy scenario), for the edit-test loop
+check: $(BIN)/.installed lint
+	$(BIN)/python -m pytest -q -m "not slow and not soak"
 
-## soak: the long reliability runs (a thousand mutated landing files, more kill points)
-soak: $(BIN)/.installed chromium
+# $(call debian,<a command that finds the tool>,<Debian package>,<what fails without it>)
+debian = @$(1) >/dev/null 2>&1 || { command -v apt-get >/dev/null && \
+	{ apt-get install -y -q $(2) >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q $(2); }; }; } || \
+	{ echo "$(2) is missing and could not be installed: $(3)"; }
+
+chromium:
+	$(call debian,command -v chromium,chromium,the browser test will fail)
+
+# Debian keeps initdb and pg_ctl in /usr/lib/postgresql/<version>/bin; the tests start their own server.
+postgresql:
+	$(call debian,ls /usr/lib/postgresql/*/bin/pg_ctl,postgresql,the PostgreSQL storage test will fail)
+
+## soak: the long reliability runs: the scenarios `make test` leaves out (marker soak), then the fault tests
+## at soak strength (a thousand mutated landing files, more kill points)
+soak: $(BIN)/.installed chromium postgresql
+	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest -m soak
 	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest tests/test_fuzz_landing.py tests/test_crash_resume.py tests/test_activation.py
 
 lint: $(BIN)/.installed

@@ -254,6 +254,16 @@ def pipeline_logs(pipeline) -> dict[str, list]:
     return PIPELINE_LOGS
 
 
+# Fixtures that run dbt or the pipeline: a test asking for one is `slow`, left out of `make check`.
+SLOW_FIXTURES = {"dbt_manifest", "pipeline"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 # Hypothesis: a quick pass in `make test`, a long one in `make soak` (HYPOTHESIS_PROFILE=soak).
 hypothesis.settings.register_profile("default", max_examples=60)
 hypothesis.settings.register_profile("soak", max_examples=1000)

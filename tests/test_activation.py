@@ -645,6 +645,7 @@ def _consent_world(histories: list[dict], rnd: random.Random) -> tuple[list[dict
     return crm, leads, esp, consent
 
 
+@pytest.mark.slow  # a load and a send per generated history
 @hsettings(max_examples=200 if SOAK else 12, deadline=None)
 @given(histories=st.lists(HISTORY, min_size=4, max_size=10), seed=st.integers(0, 2**16))
 def test_no_marketing_email_without_consent_at_send_time_over_generated_histories(histories, seed):

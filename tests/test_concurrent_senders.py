@@ -146,7 +146,8 @@ def test_the_dagster_asset_and_a_cli_sender_at_once_reach_each_recipient_once(cr
     ("name", "channel", "consent"),
     [
         ("churn_risk_valuable", "webhook", {}),  # the webhook, then e-mail to the outbox
-        ("workshop_signup_abandoners", "sms", {"consent_email_marketing": "0"}),  # SMS for want of e-mail consent
+        # SMS for want of e-mail consent; soak: SMS and the webhook share one HTTP sender
+        pytest.param("workshop_signup_abandoners", "sms", {"consent_email_marketing": "0"}, marks=pytest.mark.soak),
     ],
 )
 def test_two_cli_senders_over_slow_http_and_the_outbox_send_each_key_once(crowd, dbt_manifest, name, channel, consent):
@@ -217,6 +218,9 @@ def test_two_processes_appending_to_one_outbox_file_write_each_key_once(tmp_path
     assert sorted(r["key"] for r in KeyedJsonl(path).records()) == sorted(keys)
 
 
+# Soak: the takeover of an expired claim is proven on the ledger below, and a resumed in-flight batch reported as
+# possibly duplicated by test_activation's send killed mid-batch; this is the same with a live, frozen process.
+@pytest.mark.soak
 def test_a_frozen_senders_claim_is_taken_over_once_it_expires_and_everyone_is_reached(crowd, dbt_manifest):
     """A sender stops mid-batch and never comes back (SIGSTOP, later SIGKILL): its process still exists, so only
     its claim's expiry frees the batch. Runs after that take the batch over and report it as possibly duplicated

@@ -26,6 +26,7 @@ from conftest import AS_OF, write_web_csv
 from hourglass import settings
 from hourglass.sample.ga4_emulator import Ga4Emulator
 
+pytestmark = pytest.mark.slow  # dozens of processes started and killed
 SOAK = bool(os.environ.get("HOURGLASS_SOAK"))
 BIN = Path(sys.executable).parent  # dbt is installed beside this interpreter
 LOAD = (

@@ -19,8 +19,9 @@ import pytest
 
 from hourglass.cli import DEMO_CUSTOMERS, DEMO_SEED
 
-# a summer day (few orders, no season running) and a winter one; past days: a run's day must be a partition
-AS_OF_DATES = (date(2026, 7, 15), date(2026, 2, 27))
+# a summer day (few orders, no season running) and a winter one (`make soak`: the same run, another season);
+# past days: a run's day must be a partition
+AS_OF_DATES = (date(2026, 7, 15), pytest.param(date(2026, 2, 27), marks=pytest.mark.soak))
 OUTBOX_CHANNELS = {"email", "sms", "webhook"}  # the message channels without an endpoint configured
 MIN_MEMBERS = {"workshop_signup_abandoners": 10, "churn_risk_valuable": 5}
 

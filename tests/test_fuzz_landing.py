@@ -162,6 +162,7 @@ day_in_name = st.tuples(st.integers(2000, 2030), st.integers(0, 13), st.integers
 )
 
 
+@pytest.mark.slow  # the landing sensor and a load per example
 @settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(days=st.lists(day_in_name, min_size=1, max_size=4, unique=True))
 def test_file_names_with_impossible_dates_are_refused_one_by_one(home, days):

@@ -1,41 +1,90 @@
 """Two runs that write the warehouse at once, on the multiprocess executor: both succeed, neither sees a lock.
 
 DuckDB allows one writing process. The dbt assets share the pool `warehouse` (limit 1 in dagster.yaml), so
-the second run's dbt step waits for the first one's instead of failing on the file lock.
+the second run's dbt step waits for the first one's instead of failing on the file lock. Dagster keeps the pool
+in its storage: the default SQLite files under DAGSTER_HOME, or PostgreSQL (deploy/dagster.yaml) on a local
+server, as several machines would share it.
 """
 
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import fault_log
 import pytest
+import yaml
 from conftest import AS_OF
+from local_postgres import local_postgres
 
 from hourglass import settings
 
+DEPLOY_YAML = Path(__file__).parents[1] / "deploy" / "dagster.yaml"
 
-def test_overlapping_warehouse_writers_both_succeed(tmp_path, dbt_manifest):
-    home = tmp_path / "home"
+
+# Soak: SQLite, the storage of one machine; `make test` runs the one that several machines share, from the
+# deployed file, whose pools and limits test_the_deployed_dagster_yaml_keeps_hourglass_own_settings ties to it.
+@pytest.fixture(params=[pytest.param("sqlite", marks=pytest.mark.soak), "postgres"])
+def storage(request, tmp_path) -> Iterator[dict[str, str]]:
+    """DAGSTER_HOME and the variables its dagster.yaml reads: hourglass's own (SQLite), or deploy/dagster.yaml on
+    a PostgreSQL server started for the test."""
+    dagster_home = tmp_path / "dagster"
+    if request.param == "sqlite":
+        yield {"DAGSTER_HOME": str(dagster_home)}
+        return
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text(DEPLOY_YAML.read_text())
+    with local_postgres() as pg:
+        yield {"DAGSTER_HOME": str(dagster_home), "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": pg["port"],
+               "DAGSTER_PG_USERNAME": pg["user"], "DAGSTER_PG_PASSWORD": pg["password"],
+               "DAGSTER_PG_DB": pg["database"]}  # fmt: skip
+
+
+def test_the_deployed_dagster_yaml_keeps_hourglass_own_settings():
+    """deploy/dagster.yaml is hourglass's dagster.yaml plus PostgreSQL storage: the pools and limits agree."""
+    deployed = yaml.safe_load(DEPLOY_YAML.read_text())
+    assert deployed.pop("storage")["postgres"]["postgres_db"]
+    assert deployed == yaml.safe_load(settings.DAGSTER_YAML)
+
+
+def _run_environment(mp: pytest.MonkeyPatch, home: Path, storage: dict[str, str]) -> None:
+    for name, value in {"HOURGLASS_HOME": str(home), "HOURGLASS_AS_OF_DATE": AS_OF.isoformat(),
+                        "HOURGLASS_NOW": f"{AS_OF}T10:00:00", **storage}.items():  # fmt: skip
+        mp.setenv(name, value)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, dbt_manifest) -> Path:
+    """A lake and a warehouse the sources and dbt steps of the nightly job built, once for both storages."""
+    home = tmp_path_factory.mktemp("built") / "home"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOURGLASS_HOME", str(home))
-        mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
-        mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")
-        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
+        _run_environment(mp, home, {"DAGSTER_HOME": str(home / "dagster")})
         from hourglass.sample.generator import generate
 
         generate(out=home / "landing", customers=150, seed=5, as_of=AS_OF)
-        settings.dagster_home()  # writes dagster.yaml with the pools
+        settings.dagster_home()
         with dg.DagsterInstance.get() as instance:
             from hourglass.definitions import nightly
 
-            job = dg.reconstructable(nightly)
             first = [dg.AssetKey(n) for n in _sources()] + _dbt_keys()
             day = {"dagster/partition": AS_OF.isoformat()}  # the event models are daily partitions
-            with dg.execute_job(job, instance=instance, asset_selection=first, tags=day) as prepared:
-                assert prepared.success  # a warehouse to rebuild
+            with dg.execute_job(dg.reconstructable(nightly), instance=instance, asset_selection=first, tags=day) as run:
+                assert run.success
+    return home
+
+
+def test_overlapping_warehouse_writers_both_succeed(tmp_path, built, storage):
+    home = tmp_path / "home"
+    shutil.copytree(built, home, ignore=shutil.ignore_patterns("dagster"))  # its own copy of the warehouse
+    with pytest.MonkeyPatch.context() as mp:
+        _run_environment(mp, home, storage)
+        settings.dagster_home()  # writes hourglass's dagster.yaml (the pools) where there is none
+        with dg.DagsterInstance.get() as instance:
+            kind = "Postgres" if "DAGSTER_PG_HOST" in storage else "Sqlite"  # where the pools are kept
+            assert type(instance.event_log_storage).__name__.startswith(kind)
             before = _row_counts(home)
             # The middle rebuilt and a "manual" materialisation of one model, as two processes started together,
             # the way the daemon and the UI launch runs.
@@ -52,7 +101,7 @@ def test_overlapping_warehouse_writers_both_succeed(tmp_path, dbt_manifest):
             outputs = {name: p.communicate(timeout=600)[0].decode() for name, p in procs.items()}
             for name, p in procs.items():
                 assert p.returncode == 0, outputs[name][-3000:]
-            runs = {r.run_id: r for r in instance.get_runs() if r.run_id != prepared.run_id}
+            runs = {r.run_id: r for r in instance.get_runs()}
             assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs.values())
             results = {name: (True, run_id) for name, run_id in zip(procs, runs, strict=True)}
             logs = "".join(

@@ -90,6 +90,7 @@ def test_a_run_after_prepare_parses_nothing_again(dbt_manifest, tmp_path):
     assert "updated file" not in log
 
 
+@pytest.mark.slow  # runs dbt
 def test_the_dbt_resource_knows_the_version_dbt_reports():
     """The resource reads dbt's version from the installed package instead of running `dbt --version` in every
     run; it must be the version that command prints."""
@@ -103,6 +104,7 @@ def test_the_dbt_resource_knows_the_version_dbt_reports():
     assert str(DbtCli(project_dir=dbt_project)._cli_version) == core
 
 
+@pytest.mark.slow  # runs dbt
 def test_prepare_names_the_project_and_dbts_error_when_the_parse_fails(tmp_path):
     from dagster_dbt import DbtProject
 

@@ -1,8 +1,8 @@
 """The Dagster UI as a new user meets it: `dagster dev` on the project, driven in Debian's Chromium.
 
 It opens the asset graph, finds the groups ingest -> model -> activate in that order, materialises one
-asset from its page and sees the materialisation land, and backfills a date range of a daily-partitioned
-model from its page, which the daemon runs as one run.
+asset from its page and sees the materialisation land, and (`make soak`) backfills a date range of a
+daily-partitioned model from its page, which the daemon runs as one run.
 """
 
 import os
@@ -134,6 +134,8 @@ def test_materialising_an_asset_from_the_ui_succeeds(dagster_ui, browser):
     assert not errors
 
 
+# Soak: test_partitions backfills a range as one run from the command line; this is the UI's dialog and daemon.
+@pytest.mark.soak
 def test_a_date_range_backfilled_from_the_ui_runs_once_and_succeeds(dagster_ui, browser):
     url, home = dagster_ui
     page, errors = _page(browser, f"{url}/assets/int_esp_events_daily")
