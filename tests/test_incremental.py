@@ -29,6 +29,7 @@ DAILY = {
 READERS = [
     "int_identity_links",
     "int_identity_guarded_links",
+    "int_identity_components",
     "identity_map",
     "identity_merge_evidence",
     "int_orders",
