@@ -1,0 +1,108 @@
+{#- Where DuckDB and Spark SQL differ, one macro each, dispatched on the adapter (duckdb__ and spark__). Most of the
+    dialect the models use is common to both and needs none: qualify, filter (where ...), group by all, min_by and
+    max_by, percentile_cont ... within group, * except (...), `::` casts, cast(... as string), array_sort,
+    array_distinct, array_contains, flatten, interval 1 day. hourglass/dbt_macros.py renders these macros for
+    DuckDB outside dbt (phone.sql, consent.sql). -#}
+
+{#- A Parquet dataset of the lake (raw/<source>, quarantine/<source>), every load date, the load date as a column
+    and columns a later file added included. -#}
+{% macro lake_files(dataset) -%}
+  {{ return(adapter.dispatch('lake_files', 'hourglass')(dataset)) }}
+{%- endmacro %}
+
+{% macro default__lake_files(dataset) -%}
+  read_parquet(
+    '{{ env_var("HOURGLASS_HOME", "../data") }}/lake/{{ dataset }}/load_date=*/*.parquet',
+    hive_partitioning = true, union_by_name = true
+  )
+{%- endmacro %}
+
+{#- Spark discovers load_date=... folders itself; profiles.yml sets spark.sql.parquet.mergeSchema. -#}
+{% macro spark__lake_files(dataset) -%}
+  parquet.`{{ env_var("HOURGLASS_HOME", "../data") }}/lake/{{ dataset }}`
+{%- endmacro %}
+
+{#- on-run-start: on Spark, the lake's sources as views (schema lake), made again each run so a source that gained a
+    column shows it. DuckDB reads them where they are (the sources' external_location). -#}
+{% macro lake_views() -%}
+  {{ return(adapter.dispatch('lake_views', 'hourglass')()) }}
+{%- endmacro %}
+
+{% macro default__lake_views() -%}
+  select 1
+{%- endmacro %}
+
+{% macro spark__lake_views() -%}
+  {%- if execute -%}
+    {%- set schemas = [] -%}
+    {%- for source in graph.sources.values() if source.source_name == 'lake' -%}
+      {%- if source.schema not in schemas -%}
+        {%- do run_query('create database if not exists ' ~ source.schema) -%}
+        {%- do schemas.append(source.schema) -%}
+      {%- endif -%}
+      {%- do run_query(
+        'create or replace view ' ~ source.schema ~ '.' ~ source.identifier
+        ~ ' as select * from ' ~ lake_files('raw/' ~ source.name)
+      ) -%}
+    {%- endfor -%}
+  {%- endif -%}
+  select 1
+{%- endmacro %}
+
+{#- Every match of `pattern` in `value` replaced; `replacement` may refer to groups as \1. Arguments are SQL. -#}
+{% macro regexp_replace_all(value, pattern, replacement) -%}
+  {{ return(adapter.dispatch('regexp_replace_all', 'hourglass')(value, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regexp_replace_all(value, pattern, replacement) -%}
+  regexp_replace({{ value }}, {{ pattern }}, {{ replacement }}, 'g')
+{%- endmacro %}
+
+{#- Java's regular expressions replace all matches and write a group as $1. -#}
+{% macro spark__regexp_replace_all(value, pattern, replacement) -%}
+  {%- set java = namespace(text=replacement) -%}
+  {%- for group in range(1, 10) -%}
+    {%- set java.text = java.text.replace('\\' ~ group, '$' ~ group) -%}
+  {%- endfor -%}
+  regexp_replace({{ value }}, {{ pattern }}, {{ java.text }})
+{%- endmacro %}
+
+{#- Whether the whole of `value` matches `pattern` (SQL). -#}
+{% macro regexp_full_match(value, pattern) -%}
+  {{ return(adapter.dispatch('regexp_full_match', 'hourglass')(value, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regexp_full_match(value, pattern) -%}
+  regexp_full_match({{ value }}, {{ pattern }})
+{%- endmacro %}
+
+{% macro spark__regexp_full_match(value, pattern) -%}
+  ({{ value }} rlike concat('^(?:', {{ pattern }}, ')$'))
+{%- endmacro %}
+
+{#- The pieces of `value` between matches of `pattern`, as rows `alias (column)` to join laterally:
+    `from t, split_rows(...)`. -#}
+{% macro split_rows(value, pattern, alias, column) -%}
+  {{ return(adapter.dispatch('split_rows', 'hourglass')(value, pattern, alias, column)) }}
+{%- endmacro %}
+
+{% macro default__split_rows(value, pattern, alias, column) -%}
+  unnest(string_split_regex({{ value }}, {{ pattern }})) as {{ alias }} ({{ column }})
+{%- endmacro %}
+
+{% macro spark__split_rows(value, pattern, alias, column) -%}
+  lateral explode(split({{ value }}, {{ pattern }})) as {{ alias }} ({{ column }})
+{%- endmacro %}
+
+{#- A struct value from (name, SQL) pairs; structs compare field by field, so max() of one picks by its first. -#}
+{% macro struct_of(fields) -%}
+  {{ return(adapter.dispatch('struct_of', 'hourglass')(fields)) }}
+{%- endmacro %}
+
+{% macro default__struct_of(fields) -%}
+  { {%- for name, value in fields %}'{{ name }}': {{ value }}{{ ", " if not loop.last }}{% endfor -%} }
+{%- endmacro %}
+
+{% macro spark__struct_of(fields) -%}
+  named_struct({% for name, value in fields %}'{{ name }}', {{ value }}{{ ", " if not loop.last }}{% endfor %})
+{%- endmacro %}
