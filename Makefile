@@ -9,7 +9,7 @@ SEED ?= 42
 export HOURGLASS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(HOURGLASS_HOME)/dagster
 
-.PHONY: demo test soak dev lint prepare bench clean chromium
+.PHONY: demo test soak dev lint prepare bench clean chromium java
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,18 +17,25 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-## demo: sample data -> nightly pipeline (headless) -> summary
-demo: $(BIN)/.installed
+## demo: sample data -> nightly pipeline (headless) -> summary; HOURGLASS_ENGINE=spark builds the middle on Spark
+demo: $(BIN)/.installed $(if $(filter spark,$(HOURGLASS_ENGINE)),java)
 	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
 
 ## test: lint, then the whole test suite (the report test needs Debian's chromium: installed when missing)
-test: $(BIN)/.installed lint chromium
+test: $(BIN)/.installed lint chromium java
 	$(BIN)/python -m pytest
 
 chromium:
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && \
 		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }; }; } || \
 		{ echo "chromium is missing and could not be installed: the browser test will fail"; }
+
+## java: Spark (HOURGLASS_ENGINE=spark, the tests marked spark) runs on Java 17 from Debian, installed when missing
+java:
+	@command -v java >/dev/null || { command -v apt-get >/dev/null && \
+		{ apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1 || \
+		{ apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; }; }; } || \
+		{ echo "java is missing and could not be installed: the Spark tests will fail"; }
 
 ## soak: the long reliability runs (a thousand mutated landing files, more kill points)
 soak: $(BIN)/.installed chromium

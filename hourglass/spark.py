@@ -28,16 +28,14 @@ LOOPBACK = "127.0.0.1"
 THRIFT_SERVER = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 STARTUP_SECONDS = 180.0  # a cold JVM on two busy cores: the Thrift server alone takes about 30 s
 
-# The local cluster's Spark settings. Shuffles are small here: Spark's 200 partitions would be mostly empty tasks.
-# A CTAS may write where an earlier run left files (a table with a location, as the audiences are).
+# The local cluster's Spark settings (what a dbt session needs is in profiles.yml). Shuffles are small here: Spark's
+# 200 partitions would be mostly empty tasks.
 SPARK_DEFAULTS = {
     "spark.master.rest.enabled": "false",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.adaptive.enabled": "true",
-    "spark.sql.sources.partitionOverwriteMode": "dynamic",
-    "spark.sql.legacy.allowNonEmptyLocationInCTAS": "true",
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "1g",
 }
