@@ -22,8 +22,9 @@
   parquet.`{{ env_var("HOURGLASS_HOME", "../data") }}/lake/{{ dataset }}`
 {%- endmacro %}
 
-{#- on-run-start: on Spark, the lake's sources as views (schema lake), made again each run so a source that gained a
-    column shows it. DuckDB reads them where they are (the sources' external_location). -#}
+{#- on-run-start: on Spark, the sources in the lake as views (in a schema named after the source), made again each
+    run so a source that gained a column shows it; a source's meta.lake_dataset says which dataset of the lake.
+    DuckDB reads them where they are (the sources' external_location). -#}
 {% macro lake_views() -%}
   {{ return(adapter.dispatch('lake_views', 'hourglass')()) }}
 {%- endmacro %}
@@ -35,14 +36,14 @@
 {% macro spark__lake_views() -%}
   {%- if execute -%}
     {%- set schemas = [] -%}
-    {%- for source in graph.sources.values() if source.source_name == 'lake' -%}
+    {%- for source in graph.sources.values() if source.meta.lake_dataset -%}
       {%- if source.schema not in schemas -%}
         {%- do run_query('create database if not exists ' ~ source.schema) -%}
         {%- do schemas.append(source.schema) -%}
       {%- endif -%}
       {%- do run_query(
         'create or replace view ' ~ source.schema ~ '.' ~ source.identifier
-        ~ ' as select * from ' ~ lake_files('raw/' ~ source.name)
+        ~ ' as select * from ' ~ lake_files(source.meta.lake_dataset | replace('{name}', source.name))
       ) -%}
     {%- endfor -%}
   {%- endif -%}
