@@ -21,10 +21,15 @@ def identity_components() -> dg.MaterializeResult:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(model_steps.CLV_FITS, deps=[dg.AssetKey(model_steps.CUSTOMER_ORDERS)], group_name="model",
-                     kinds={"python"}),
-        dg.AssetSpec(model_steps.CLV_PREDICTIONS, deps=[dg.AssetKey(model_steps.CUSTOMER_ORDERS)],
-                     group_name="model", kinds={"python"}),
+        dg.AssetSpec(
+            model_steps.CLV_FITS, deps=[dg.AssetKey(model_steps.CUSTOMER_ORDERS)], group_name="model", kinds={"python"}
+        ),
+        dg.AssetSpec(
+            model_steps.CLV_PREDICTIONS,
+            deps=[dg.AssetKey(model_steps.CUSTOMER_ORDERS)],
+            group_name="model",
+            kinds={"python"},
+        ),
     ],  # fmt: skip
     pool="warehouse",
 )
