@@ -37,7 +37,6 @@ SPARK_DEFAULTS = {
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
-    "spark.driver.memory": "1g",
 }
 
 
@@ -162,6 +161,7 @@ def _start() -> Cluster:
         thrift = _launch(
             "thrift", env, "org.apache.spark.deploy.SparkSubmit",
             "--master", master_url, "--class", THRIFT_SERVER, "--name", "hourglass",
+            "--driver-memory", os.environ.get("HOURGLASS_SPARK_DRIVER_MEMORY") or "2g",  # plans big queries
             "--executor-memory", os.environ.get("HOURGLASS_SPARK_EXECUTOR_MEMORY") or "1536m",
             "--hiveconf", f"hive.server2.thrift.bind.host={LOOPBACK}",
             "--hiveconf", f"hive.server2.thrift.port={thrift_port}",

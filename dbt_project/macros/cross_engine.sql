@@ -107,3 +107,35 @@
 {% macro spark__struct_of(fields) -%}
   named_struct({% for name, value in fields %}'{{ name }}', {{ value }}{{ ", " if not loop.last }}{% endfor %})
 {%- endmacro %}
+
+{#- How an incremental model replaces what a run rebuilds on Spark's Parquet tables (macros/incremental.sql): whole
+    partitions of the model's day column (partition_by). There is no merge without Delta or Iceberg. -#}
+{% macro spark__incremental_strategy_for(replaces) -%}
+  {{ return('insert_overwrite') }}
+{%- endmacro %}
+
+{#- One row per element of an array (SQL), in a select list: `{{ unnest_rows('categories') }} as category`. -#}
+{% macro unnest_rows(array) -%}
+  {{ return(adapter.dispatch('unnest_rows', 'hourglass')(array)) }}
+{%- endmacro %}
+
+{% macro default__unnest_rows(array) -%}
+  unnest({{ array }})
+{%- endmacro %}
+
+{% macro spark__unnest_rows(array) -%}
+  explode({{ array }})
+{%- endmacro %}
+
+{#- An array of SQL expressions. -#}
+{% macro array_of(items) -%}
+  {{ return(adapter.dispatch('array_of', 'hourglass')(items)) }}
+{%- endmacro %}
+
+{% macro default__array_of(items) -%}
+  [{{ items | join(', ') }}]
+{%- endmacro %}
+
+{% macro spark__array_of(items) -%}
+  array({{ items | join(', ') }})
+{%- endmacro %}
