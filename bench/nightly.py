@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.common import AS_OF, TreeSampler, dataset, measured, table
 
-TARGET_SECONDS = 180
+TARGET_SECONDS = 90
 TARGET_GB = 6.0
 
 

@@ -20,8 +20,7 @@ def _rows(home, inside: bool) -> dict[str, list]:
         for model, column in MODELS.items():
             where = f"{column} between '{START}' and '{END}'"
             out[model] = con.sql(
-                # changed_at: a rebuilt row that was gone is new to the models downstream, so it is stamped anew
-                f"select * exclude (changed_at) from {model} where {'' if inside else 'not '}({where}) order by all"
+                f"select * from {model} where {'' if inside else 'not '}({where}) order by all"
             ).fetchall()
     return out
 

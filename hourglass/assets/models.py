@@ -1,8 +1,9 @@
 """The narrow middle: every dbt model, seed and test as Dagster assets and checks.
 
 Three dbt asset definitions over one project:
-- `event_models`: the incremental, event-sized models (staging and daily aggregates), partitioned by day,
-  so a date range can be backfilled from the UI or the CLI in one run (`--partition-range A...B`);
+- `event_models`: the incremental, event-sized models (tag `daily`: event staging and what is counted per day
+  or month from it), partitioned by day, so a date range can be backfilled from the UI or the CLI in one run
+  (`--partition-range A...B`);
 - `dbt_models`: everything else up to the audiences;
 - `effect_models` (tag `effect`): they read the activation receipts and so run after the sends. One
   definition could not do both: a run cannot come back to the same step after activation.
@@ -21,9 +22,9 @@ from hourglass.campaigns import audience_nodes
 from hourglass.project import dbt_project, manifest
 
 RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
-# The daily incremental models (tag `daily`): they read only sources or each other, so no other dbt step sits
-# between them (a run would otherwise split dbt_models around them and test models of the later half before
-# they are built). The identity models are incremental too, but on what changed, not by day: not partitioned.
+# The incremental models (tag `daily`), the only ones: they read only sources or each other, so no other dbt step
+# sits between them (a run would otherwise split dbt_models around them and test models of the later half before
+# they are built). Everything per customer is a table or view rebuilt from them in `dbt_models`.
 EVENT_MODELS = "tag:daily"
 
 # Days in Europe/Amsterdam from HOURGLASS_HISTORY_START; end_offset=1 makes today a partition, so the nightly
@@ -82,13 +83,13 @@ class DbtBuildError(Exception):
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, dbt_vars: dict | None = None):
     """`dbt build` for `day`, given as HOURGLASS_AS_OF_DATE rather than a var: dbt parses the whole project
-    again when its vars differ from the saved parse, and every night's day differs (1.7 s a run)."""
+    again when its vars differ from the saved parse, and every night's day differs."""
     from hourglass import activation
 
     settings.ensure_audience_dir()
     activation.ensure_receipts()
     # dbt's unit tests check the SQL, which a run does not change: CI runs them (tests/test_middle.py), as dbt
-    # advises; here they cost about 0.5 s a run.
+    # advises, and runs leave them out.
     args = ["build", "--exclude-resource-type", "unit_test", *(["--vars", json.dumps(dbt_vars)] if dbt_vars else [])]
     with settings.child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
         # Not raise_on_error: a failed test reaches Dagster as a failed check, blocking (the step fails) except

@@ -1,11 +1,11 @@
 """The CLV model's fitted parameters, one row per fit: BG/NBD for how often, Gamma-Gamma for how much.
 
 Fitted on every customer with an order, in weeks, by hourglass.clv (tested against the published CDNOW fits).
-The fit is most of the CLV's cost (about 1.8 s of a night at 1M customers), and its parameters describe the
-whole customer base, which a day moves little (at 1M, a day's refit changed predictions by a median 0.2%). So
-a run fits again only when the newest fit is clv_refit_days (a dbt var) older than the run's day, was made for
-a later day, or has no parameters; otherwise it adds nothing and int_customer_clv predicts every customer with
-the newest fit. The rows are the history of fits, to watch the model drift. A full refresh fits again.
+The fit is most of the CLV's cost, and its parameters describe the whole customer base, which a day moves
+little (at 1M, a day's refit changed predictions by a median 0.2%). So a run fits again only when the newest
+fit (read from this table) is clv_refit_days (a dbt var) older than the run's day, was made for a later day,
+or has no parameters; otherwise it adds nothing and int_customer_clv predicts every customer, every night,
+with the newest fit. The rows are the history of fits, to watch the model drift. A full refresh fits again.
 """
 
 import os

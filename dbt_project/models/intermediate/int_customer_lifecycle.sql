@@ -1,6 +1,5 @@
 -- Lifecycle stage per customer, from their orders; the rule is lifecycle_stage() in macros/customer_rules.sql.
--- A view: the stage moves with the day for everyone, and int_customer_360 stores it (1M customers: 0.2-0.6 s a
--- night for a second copy nobody else reads).
+-- A view: int_customer_360 stores the stage, and a second copy would be one more table to keep in step.
 {{ config(materialized='view') }}
 
 select

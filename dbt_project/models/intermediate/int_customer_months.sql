@@ -1,13 +1,4 @@
-{{ config(
-    materialized='incremental',
-    unique_key='customer_key',
-    incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
-    pre_hook="{{ delete_customers_to_refresh(customers_with_changed_order_months()) }}",
-) }}
--- depends_on: {{ ref('identity_map') }}
--- One row per customer and month they bought in (is_purchase): what kpi_lifecycle_monthly counts. Kept
--- incrementally: a nightly run writes again the customers with new or moved orders or an identity change.
+-- One row per customer and month they bought in (is_purchase): what kpi_lifecycle_monthly counts.
 with orders as (
     select
         customer_key,
@@ -16,9 +7,7 @@ with orders as (
         order_amount,
         categories
     from {{ ref('int_orders') }}
-    where
-        {{ is_purchase() }}
-        and {{ to_refresh('customer_key', customers_with_changed_order_months()) }}
+    where {{ is_purchase() }}
 ),
 
 sequenced as (
@@ -65,8 +54,7 @@ select
     bool_or(sequenced.order_number = 1) as has_first_order,
     bool_or(sequenced.order_number > 1) as has_repeat_order,
     max(sequenced.gap_days) as longest_gap_days,
-    bool_or(cross_sold.customer_key is not null) as is_cross_sold,
-    {{ run_stamp() }} as built_at
+    bool_or(cross_sold.customer_key is not null) as is_cross_sold
 from sequenced
 left join cross_sold
     on sequenced.customer_key = cross_sold.customer_key and sequenced.order_month = cross_sold.order_month

@@ -5,12 +5,6 @@ connected_components labels the graph exactly (no fixed number of SQL iterations
 numbers the nodes, so Python handles integer arrays only; the strings stay in Arrow.
 Each component is named by its anchor: its smallest CRM record, else its smallest record; the customer key
 (identity_map) is a hash of the anchor, so keys stay the same from run to run while the data does not change.
-
-Incremental: a nightly run recomputes only the components that changed. int_identity_guarded_links writes
-again every record whose links changed and every record carrying an identifier that changed (gained or lost a
-record, or its guard); those records and everyone in their old components is the scope. No unchanged link
-leaves the scope: the other end of such a link was in the same old component. So the components within it are
-the whole graph's, and the rest of the table stays as it is.
 """
 
 import numpy as np
@@ -18,24 +12,8 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-SCOPE = """
-    with changed as (
-        select distinct record_id from links
-        where guarded_at > (select coalesce(max(resolved_at), timestamp '1970-01-01') from {this})
-    ),
-    old_components as (
-        select distinct anchor_record_id from {this} where record_id in (select record_id from changed)
-    )
-    select * from links
-    where record_id in (
-        select record_id from changed
-        union
-        select record_id from {this} where anchor_record_id in (select anchor_record_id from old_components)
-    )
-"""
 RECORDS = """
-    select record_id, any_value(source) as source, any_value(source_key) as source_key,
-           (select max(guarded_at) from links) as resolved_at
+    select record_id, any_value(source) as source, any_value(source_key) as source_key
     from links group by record_id order by record_id
 """
 EDGES = """
@@ -58,21 +36,15 @@ EDGES = """
 
 
 def model(dbt, session):
-    dbt.config(
-        materialized="incremental", unique_key="record_id", incremental_strategy="delete+insert",
-        on_schema_change="append_new_columns",
-    )  # fmt: skip
+    dbt.config(materialized="table")
     links = dbt.ref("int_identity_guarded_links")
-    # A table built before this model was incremental has no stamp: it is built whole once.
-    if dbt.is_incremental and "resolved_at" in session.table(str(dbt.this)).columns:
-        links = session.from_arrow(links.query("links", SCOPE.format(this=dbt.this)).to_arrow_table())
     records = links.query("links", RECORDS).to_arrow_table()
     edges = links.query("links", EDGES).fetchnumpy()
     rows = edges["record_number"].astype(np.int64)
     identifiers = edges["identifier_number"].astype(np.int64)
 
     n_records = records.num_rows
-    if n_records == 0:  # nothing changed since the last run
+    if n_records == 0:  # an empty warehouse
         return records.append_column("anchor_record_id", pa.array([], pa.string()))
     n = n_records + (int(identifiers.max()) + 1 if len(identifiers) else 0)
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, n_records + identifiers)), shape=(n, n))

@@ -1,37 +1,13 @@
-{{ config(
-    materialized='incremental',
-    unique_key='order_id',
-    incremental_strategy='delete+insert',
-) }}
 -- One row per order with the customer it belongs to: what the customer metrics and the lifecycle KPIs count,
 -- joined to identity once. Amount, first day and categories are over completed and refunded lines (net of
 -- refunds; cancelled lines left out); the line counts per category over completed lines only.
--- Incremental: a run takes in the orders with lines staged since its last run and the orders identity_map
--- moved to another customer since.
-with
-{% if is_incremental() %}
-    changed_orders as (
-        select staged.order_id
-        from {{ ref('stg_erp_order_lines') }} as staged
-        where staged.staged_at > {{ seen_through('staged_at') }}
-        union
-        select map.source_key as order_id
-        from {{ ref('identity_map') }} as map
-        where map.source = 'erp_orders' and map.resolved_at > {{ seen_through('resolved_at') }}
-    ),
-{% endif %}
-
-lines as (
+with lines as (
     select
         map.customer_key,
-        map.resolved_at,
         lines.*,
         lines.status in ('completed', 'refunded') as is_counted
     from {{ ref('stg_erp_order_lines') }} as lines
     inner join {{ ref('identity_map') }} as map on map.record_id = 'order:' || lines.order_id
-    {% if is_incremental() %}
-        where lines.order_id in (select changed_orders.order_id from changed_orders)
-    {% endif %}
 )
 
 select
@@ -43,8 +19,6 @@ select
     list_sort(array_agg(distinct category) filter (where is_counted)) as categories,
     count(*) filter (where category = 'ticket' and status = 'completed') as ticket_lines,
     count(*) filter (where category = 'workshop' and status = 'completed') as workshop_lines,
-    count(*) filter (where category = 'merchandise' and status = 'completed') as merchandise_lines,
-    max(staged_at) as staged_at,
-    max(resolved_at) as resolved_at
+    count(*) filter (where category = 'merchandise' and status = 'completed') as merchandise_lines
 from lines
 group by order_id

@@ -1,7 +1,6 @@
 -- Segments per customer. Each segment is one readable rule in segment_columns() (macros/customer_rules.sql): edit
 -- it there, or its thresholds in dbt_project.yml.
--- A view: age bands and windows move with the day, and int_customer_360 stores the segments (1M customers:
--- 0.6-1.2 s a night for a second copy nobody else reads).
+-- A view: int_customer_360 stores the segments, and a second copy would be one more table to keep in step.
 {{ config(materialized='view') }}
 
 select

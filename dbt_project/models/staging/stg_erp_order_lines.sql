@@ -1,13 +1,14 @@
 {{ config(
     materialized='incremental',
     unique_key=['order_id', 'line_no'],
-    incremental_strategy='delete+insert',
+    incremental_strategy=incremental_strategy_for('rows'),
     tags=['daily'],
     on_schema_change='append_new_columns',
 ) }}
 -- One row per order line: its newest version. Refunds are lines of their own with negative amounts.
--- Incremental on the day a version was written: a nightly run takes in the lines created or changed in the
--- last days (a cancellation or refund of an old order included) and replaces their older versions.
+-- Incremental on the day a version was written (macros/incremental.sql): a nightly run takes in the lines
+-- created or changed in the last days (a cancellation or refund of an old order included) and replaces their
+-- older versions, so the key is the line, not the day.
 select
     order_id,
     line_no,
@@ -25,14 +26,9 @@ select
     line_amount,
     upper(trim(currency)) as currency,
     lower(trim(status)) as status,
-    updated_at,
-    {{ run_stamp() }} as staged_at  -- when this row was (re)written: what identity looks at again
+    updated_at
 from {{ source('lake', 'erp_orders') }}
-where
-    cast(updated_at as date) <= {{ as_of_date() }}
-    {% if is_incremental() %}
-        and {{ incremental_window('cast(updated_at as date)') }}
-    {% endif %}
+where {{ days_to_build('cast(updated_at as date)') }}
 qualify row_number() over (
     partition by order_id, line_no order by updated_at desc, load_date desc, _source_file desc
 ) = 1

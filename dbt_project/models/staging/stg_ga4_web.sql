@@ -1,12 +1,12 @@
 {{ config(
     materialized='incremental',
     unique_key='visit_date',
-    incremental_strategy='delete+insert',
+    incremental_strategy=incremental_strategy_for('days'),
     tags=['daily'],
     on_schema_change='append_new_columns',
 ) }}
 -- GA4 report rows: one per day, visitor, source/medium, page and event. Each day's partition is replaced
--- whole on every fetch, so the lake holds no duplicates to remove; a nightly run replaces the last days here.
+-- whole on every fetch, so the lake holds no duplicates to remove. Incremental by day (macros/incremental.sql).
 select
     date as visit_date,
     visitor_id,
@@ -17,12 +17,8 @@ select
     event_name,
     event_count,
     sessions,
-    engagement_seconds,
-    {{ run_stamp() }} as staged_at  -- when this row was (re)written: what identity looks at again
+    engagement_seconds
 from {{ source('lake', 'ga4_web') }}
 where
     visitor_id <> '(not set)'
-    and date <= {{ as_of_date() }}
-    {% if is_incremental() %}
-        and {{ incremental_window('date') }}
-    {% endif %}
+    and {{ days_to_build('date') }}
