@@ -178,10 +178,11 @@ def clv_predictions(orders: pa.Table, fit: dict | None, horizon_weeks: float) ->
     })  # fmt: skip
 
 
-def run_clv(day: date) -> dict:
+def run_clv(day: date, dbt_vars: dict | None = None) -> dict:
     """The CLV step: the history of fits gains one when the newest no longer serves (dbt vars clv_refit_days),
-    then every customer with an order is predicted with the newest fit (clv_horizon_weeks)."""
-    variables = settings.dbt_vars()
+    then every customer with an order is predicted with the newest fit (clv_horizon_weeks). `dbt_vars` overrides
+    dbt_project.yml's, as dbt's --vars do."""
+    variables = settings.dbt_vars() | (dbt_vars or {})
     orders = read(CUSTOMER_ORDERS)
     fits = read(CLV_FITS) if model_dir(CLV_FITS).exists() else CLV_FIT_SCHEMA.empty_table()
     if needs_fit(newest_fit(fits), day, int(variables["clv_refit_days"])):
@@ -219,3 +220,32 @@ def prepare() -> None:
     for name, schema in EMPTY_RESULTS.items():
         if not model_dir(name).exists():
             write(name, schema.empty_table(), part="empty")
+
+
+# --- outside Dagster ------------------------------------------------------------------------------------------
+
+# dbt's selections around the steps, as a run has them (hourglass/assets/models.py): before both, between, after.
+AFTER_IDENTITY = "source:steps.identity_components+"
+AFTER_CLV = "source:steps.clv_fits+ source:steps.clv_predictions+"
+PARTS = (("fqn:*", "source:steps+"), (AFTER_IDENTITY, AFTER_CLV), (AFTER_CLV, ""))
+
+
+def dbt_build(dbt_cli, select: str, *extra: str, day: date | None = None) -> None:
+    """`dbt build --select <select> <extra>` outside Dagster (tests, benchmarks) the way a run builds it: in the
+    parts around the steps, each step run on what the part before it wrote. `dbt_cli(args)` runs dbt and raises
+    when it fails. --full-refresh starts the history of CLV fits anew; --vars reach the CLV step too."""
+    import json
+
+    prepare()
+    dbt_vars = json.loads(extra[extra.index("--vars") + 1]) if "--vars" in extra else {}
+    day = day or settings.as_of_date()
+    for number, (part, exclude) in enumerate(PARTS):
+        chosen = " ".join(f"{one},{piece}" for one in select.split() for piece in part.split())
+        dbt_cli(["build", "--select", chosen, *extra, *(["--exclude", *exclude.split()] if exclude else [])])
+        if number == 0 and model_dir(IDENTITY_LINKS).exists() and any(model_dir(IDENTITY_LINKS).iterdir()):
+            run_identity_components()
+        if number == 1 and model_dir(CUSTOMER_ORDERS).exists() and any(model_dir(CUSTOMER_ORDERS).iterdir()):
+            if "--full-refresh" in extra:
+                for fit in model_dir(CLV_FITS).glob("fit-*.parquet"):
+                    fit.unlink()
+            run_clv(day, dbt_vars)

@@ -73,6 +73,16 @@ def audience_export(model_name: str) -> Path:
     return folder / model_name if engine() == "spark" else folder / f"{model_name}.parquet"
 
 
+def audience_exports() -> dict[str, str]:
+    """Each exported audience by model name, as a path or glob DuckDB's read_parquet reads (either engine's)."""
+    folder = lake_dir() / "audiences"
+    found = {path.stem: str(path) for path in folder.glob("*.parquet") if path.is_file()}
+    found |= (
+        {path.name: str(path / "*.parquet") for path in folder.iterdir() if path.is_dir()} if folder.exists() else {}
+    )
+    return dict(sorted(found.items()))
+
+
 def ledger_path() -> Path:
     """The send ledger (SQLite in WAL mode): one file for every campaign, so the frequency cap sees them all."""
     path = home() / "ledger" / "sends.sqlite"

@@ -118,14 +118,20 @@ def test_customer_keys_are_stable_between_runs(warehouse):
     home, con = warehouse
     query = "select record_id, customer_key from identity_map order by record_id"
     first = con.df(query)
-    from hourglass.assets.models import dbt_models
+    from hourglass.assets.models import dbt_models, identified_models, models_before_steps
+    from hourglass.assets.steps import step_assets
     from hourglass.definitions import defs
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
         again = defs.resolve_job_def("nightly").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), asset_selection=list(dbt_models.keys)
+            instance=dg.DagsterInstance.ephemeral(),
+            asset_selection=[
+                key
+                for assets in (models_before_steps, *step_assets, identified_models, dbt_models)
+                for key in assets.keys
+            ],
         )
     assert again.success
     pd.testing.assert_frame_equal(first, con.df(query))

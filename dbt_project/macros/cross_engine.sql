@@ -139,3 +139,9 @@
 {% macro spark__array_of(items) -%}
   array({{ items | join(', ') }})
 {%- endmacro %}
+
+{#- Every column of `alias` but `columns`: `* except (...)`, which DuckDB and Spark read alike (sqlfluff's DuckDB
+    dialect does not: .sqlfluff lints it as `* exclude`). -#}
+{% macro star_except(alias, columns) -%}
+  {{ alias }}.* except ({{ columns | join(', ') }})
+{%- endmacro %}
