@@ -20,7 +20,7 @@ from bench.common import AS_OF, table
 
 
 def _smtp_server(port_out, stop) -> None:
-    from hourglass.channels.emulators import LoopbackSmtp
+    from hourglass.sample.channel_servers import LoopbackSmtp
 
     with LoopbackSmtp() as smtp:
         port_out.put(smtp.port)
@@ -30,6 +30,7 @@ def _smtp_server(port_out, stop) -> None:
 
 def _world(home: Path, customers: int) -> list[dict]:
     from hourglass import lake, settings
+    from hourglass.sources import CONSENT_PURPOSES
 
     os.environ["HOURGLASS_HOME"] = str(home)
     os.environ["HOURGLASS_AS_OF_DATE"] = AS_OF.isoformat()
@@ -42,18 +43,15 @@ def _world(home: Path, customers: int) -> list[dict]:
             "customer_id": ids,
             "email": [f"p{i}@example.nl" for i in range(customers)],
             "updated_at": pa.array([at] * customers).cast(pa.timestamp("us")),
-            "consent_email_marketing": [True] * customers,
-            "consent_email_marketing_at": pa.array([at] * customers).cast(pa.timestamp("us")),
-            "consent_sms_marketing": [True] * customers,
-            "consent_sms_marketing_at": pa.array([at] * customers).cast(pa.timestamp("us")),
         }
     )
     target = lake.partition_dir(lake.raw_dataset("crm_customers"), AS_OF)
     target.mkdir(parents=True, exist_ok=True)
-    crm = crm.append_column("consent_email_newsletter", pa.nulls(customers, pa.bool_()))
-    crm = crm.append_column("consent_email_newsletter_at", pa.nulls(customers, pa.timestamp("us")))
-    crm = crm.append_column("consent_ads_personalisation", pa.nulls(customers, pa.bool_()))
-    crm = crm.append_column("consent_ads_personalisation_at", pa.nulls(customers, pa.timestamp("us")))
+    for purpose in CONSENT_PURPOSES:  # everyone agreed to marketing by e-mail and SMS; the rest never asked
+        granted = purpose in ("email_marketing", "sms_marketing")
+        crm = crm.append_column(f"consent_{purpose}", pa.array([True if granted else None] * customers, pa.bool_()))
+        stamp = pa.array([at if granted else None] * customers, pa.string()).cast(pa.timestamp("us"))
+        crm = crm.append_column(f"consent_{purpose}_at", stamp)
     crm = crm.append_column("_source_file", pa.array(["crm_customers.csv"] * customers))  # as the loader writes it
     pq.write_table(crm, target / "part-0.parquet")
     rows = [
@@ -88,10 +86,10 @@ def main() -> None:
     from hourglass import activation
     from hourglass.campaigns import Campaign
     from hourglass.channels.ads import AdAudienceResource
-    from hourglass.channels.emulators import LoopbackHttp
     from hourglass.channels.http import SmsResource, WebhookResource
     from hourglass.channels.outbox import OutboxResource
     from hourglass.channels.smtp import SmtpResource
+    from hourglass.sample.channel_servers import LoopbackHttp
 
     base = Campaign("workshop_signup_abandoners", ("email",), "workshop_signup_abandoners", "marketing",
                     0.0, 0, 10, "", guard_max_change=100.0)  # fmt: skip

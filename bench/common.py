@@ -16,7 +16,7 @@ AS_OF = date(2026, 11, 20)
 
 def dataset(root: Path, customers: int, seed: int = 42) -> Path:
     """Landing files for this scale, generated once and reused by later runs."""
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     landing = root / f"c{customers}-s{seed}" / "landing"
     done = landing / "_truth" / "planted.json"

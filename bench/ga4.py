@@ -26,7 +26,7 @@ def main() -> None:
 
     landing = dataset(args.root, args.customers, args.seed)
     from hourglass.ga4 import report
-    from hourglass.ga4.emulator import Ga4Emulator
+    from hourglass.sample.ga4_emulator import Ga4Emulator
 
     fixture = sorted((landing / "ga4_web").glob("ga4_web_*.csv"))[-1]
     start, end = AS_OF - timedelta(days=args.days - 1), AS_OF

@@ -8,7 +8,7 @@ Prints the address it serves on, then serves until its standard input closes.
 
 import sys
 
-from hourglass.ga4.emulator import Ga4Emulator
+from hourglass.sample.ga4_emulator import Ga4Emulator
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     rows = []
     for customers in args.customers:

@@ -20,8 +20,8 @@ from bench.common import table
 
 
 def numbers(n: int, seed: int) -> pa.Table:
-    from hourglass.generator.fields import concat
-    from hourglass.generator.people import typed_phone
+    from hourglass.sample.generator.fields import concat
+    from hourglass.sample.generator.people import typed_phone
 
     rng = np.random.default_rng(seed)
     mobile = rng.random(n) < 0.83

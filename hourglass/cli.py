@@ -19,7 +19,7 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _generated(args: argparse.Namespace) -> str:
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     out = Path(args.out) if args.out else settings.landing_dir()
     as_of = date.fromisoformat(args.as_of) if args.as_of else settings.as_of_date()

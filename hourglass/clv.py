@@ -155,8 +155,8 @@ def _fit(loss, n_params: int, args: tuple, name: str) -> np.ndarray:
     one). Near the optimum, or on a flat ridge, L-BFGS-B's line search can still end ABNORMAL although the
     loss no longer improves. Nelder-Mead then goes on from where it stopped. On a ridge the simplex keeps
     sliding along it without lowering the loss, so it stops once STALLED_STEPS steps in a row lowered the best
-    loss by less than its tolerance (at 1M customers a Gamma-Gamma ridge took 4,586 evaluations, 10-20 s, to
-    reach the loss it had after 586), and after 1,000 steps in any case.
+    loss by less than its tolerance (on a ridge it would otherwise go on for thousands of evaluations that
+    gain nothing), and after 1,000 steps in any case.
     A fit is an error only when its loss is not finite.
     """
     bounds = [BOUNDS] * n_params
@@ -165,8 +165,8 @@ def _fit(loss, n_params: int, args: tuple, name: str) -> np.ndarray:
         options={"maxiter": 10_000, "ftol": 1e-12, "gtol": 1e-8},
     )  # fmt: skip
     if not result.success:
-        # fatol relative to the loss: an absolute 1e-10 is below float resolution for a loss of 6e6 (3M
-        # customers), and the simplex then ran all 1,000 steps (16 s) to gain 3e-14 of the loss
+        # fatol relative to the loss: an absolute one falls below float resolution once the loss is large (millions
+        # of customers), and the simplex would never meet it
         fatol = 1e-12 * max(1.0, abs(result.fun))
         polished = minimize(
             lambda params, *a: loss(params, *a)[0], x0=result.x, args=args, method="Nelder-Mead", bounds=bounds,

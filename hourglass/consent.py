@@ -7,7 +7,7 @@ module renders the dbt macro `consent_states` (dbt_project/macros/consent.sql) w
 Parquet files, the same macro the audiences' consent columns (int_customer_consent) come from. The rules:
 
 - Decisions: the newest version of the CRM record (by updated_at) with each `consent_<purpose>` that is not
-  empty; each lead's newest delivery with its `consent_email_marketing`, by its e-mail address; each ESP
+  empty; each lead's newest delivery with its consents (`lead_consent_purposes`), by its e-mail address; each ESP
   `unsubscribe` or `spam_complaint` event (compared lower-cased and trimmed) as a refusal of every e-mail
   consent of its address, or of the address its subscriber id has in other events. Addresses are compared
   lower-cased and trimmed; true/false are the spellings the landing contract accepts (docs/sources.md).
@@ -38,10 +38,9 @@ import duckdb
 import pyarrow as pa
 
 from hourglass import dbt_macros, lake, landing
-from hourglass.sources import CONTRACTS
+from hourglass.sources import CONSENT_SOURCES, CONTRACTS
 
 NO_CONSENT, CONSENT_UNCLEAR = "no_consent", "consent_unclear"  # the suppression reasons
-SOURCES = ("crm_customers", "leads", "esp_events")  # where decisions come from, in consent_states' order
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Each source's rows and quarantine in the lake; an empty table of the right shape where there are no files.
     The quarantine always has today's columns: a file from before raw_fields reads as lines never split."""
     relations = {}
-    for source in SOURCES:
+    for source in CONSENT_SOURCES:
         rows, quarantine = lake.raw_dataset(source), lake.quarantine_dataset(source)
         relations[source] = (
             _parquet(rows)
@@ -97,8 +96,8 @@ def _states_sql(people: str, relations: Mapping[str, str]) -> str:
     return str(
         _rules().consent_states(
             people,
-            *(relations[s] for s in SOURCES),
-            *(relations[f"{s}_quarantine"] for s in SOURCES),
+            *(relations[s] for s in CONSENT_SOURCES),
+            *(relations[f"{s}_quarantine"] for s in CONSENT_SOURCES),
         )
     )
 

@@ -9,9 +9,11 @@ from datetime import timedelta
 import dagster as dg
 
 from hourglass import settings
+from hourglass.ga4 import SOURCE as GA4_SOURCE
+from hourglass.sources import CONSENT_SOURCES
 
-# Consent (CRM, leads, ESP unsubscribes) and the web funnel the abandoner journey reads.
-ACTIVATION_SOURCES = ["crm_customers", "leads", "esp_events", "ga4_web"]
+# Consent and the web funnel the abandoner journey reads.
+ACTIVATION_SOURCES = [*CONSENT_SOURCES, GA4_SOURCE]
 
 freshness_checks = dg.build_last_update_freshness_checks(
     assets=[dg.AssetKey(name) for name in ACTIVATION_SOURCES],

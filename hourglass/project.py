@@ -23,10 +23,10 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
 
 class _ParseInPlace(DagsterDbtProjectPreparer):
     """dagster-dbt's preparer (its lock against concurrent parses included), but it runs `dbt parse` itself.
-    dagster-dbt's way ran `dbt --version` and loaded the adapter's macros before parsing (`hourglass prepare`
-    took 9.6 s with nothing to parse, now 5.6 s), and then spoiled the seed's checksum in the saved parse so a
-    parse made in CI finds the seed after the project moves: this project is parsed where it runs, and the
-    spoiled checksum made every dbt run parse the seed and save the parse again."""
+    dagster-dbt's way runs `dbt --version` and loads the adapter's macros before parsing, work a parse does not
+    need, on every prepare; and it spoils the seed's checksum in the saved parse so that a parse made in CI
+    finds the seed after the project moves: this project is parsed where it runs, and the spoiled checksum
+    made every dbt run parse the seed and save the parse again."""
 
     def _prepare_manifest(self, project: DbtProject) -> None:
         target = project.project_dir / project.target_path
@@ -40,7 +40,7 @@ class _ParseInPlace(DagsterDbtProjectPreparer):
 
 class DbtCli(DbtCliResource):
     """DbtCliResource that takes dbt's version from the installed package: dagster-dbt runs `dbt --version` for
-    it, once per resource and process, which costs a Python start and dbt's import (1-2 s) in every run."""
+    it, once per resource and process, which costs a Python start and dbt's import in every run."""
 
     @property
     def _cli_version(self) -> Version:

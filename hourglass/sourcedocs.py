@@ -113,7 +113,7 @@ def _section(contract: SourceContract, example: list[str]) -> str:
 
 
 def _examples() -> dict[str, list[str]]:
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

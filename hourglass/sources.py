@@ -14,6 +14,10 @@ from hourglass import settings
 # The loader's own columns beside a file's are named with this prefix; a source column may not start with it.
 RESERVED_PREFIX = "__hg_"
 
+# A value of the type `email`: something@domain.tld, without spaces. The loader quarantines any other value (in
+# DuckDB) and activation sends to no other address (in Python).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
 # Accepted spellings, tried in order. Dutch exports write day-month-year.
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y")
 TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M")
@@ -71,6 +75,9 @@ def _consent(channel_purpose: str) -> tuple[Column, Column]:
 # The consents each source records (dbt_project.yml vars, shared with the consent rules in dbt).
 CONSENT_PURPOSES = tuple(settings.dbt_vars()["consent_purposes"])
 LEAD_CONSENT_PURPOSES = tuple(settings.dbt_vars()["lead_consent_purposes"])
+# Where consent decisions come from (CRM consents, lead forms, ESP unsubscribes and complaints), in the order the
+# dbt macro consent_states takes them: activation reads them at send time, so they feed every campaign.
+CONSENT_SOURCES = ("crm_customers", "leads", "esp_events")
 
 CONTRACTS: dict[str, SourceContract] = {
     c.name: c

@@ -5,10 +5,12 @@ import logging
 import os
 import random
 import re
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import hypothesis
 import pytest
 
@@ -187,7 +189,7 @@ def pipeline(tmp_path_factory, dbt_manifest):
         mp.setenv("HOURGLASS_HOME", str(home))
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
         mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")  # outside every campaign's quiet hours
-        from hourglass.generator import generate
+        from hourglass.sample.generator import generate
 
         generate(out=home / "landing", customers=DEMO_CUSTOMERS, seed=DEMO_SEED, as_of=AS_OF)
         write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_edge.csv", EDGE_CASES)
@@ -213,6 +215,25 @@ def pipeline(tmp_path_factory, dbt_manifest):
         PIPELINE_LOGS["dagster"] = instance.all_logs(result.run_id)
         PIPELINE_LOGS["python"] = records.messages
         yield home, result
+
+
+@pytest.fixture
+def pipeline_copy(pipeline, tmp_path):
+    """A private copy of the session pipeline's HOURGLASS_HOME (warehouse, lake, ledger, outbox), for a test that
+    changes any of them: nights run again, lake files added, partitions deleted, campaigns re-sent. What it does
+    stays in its copy, so a failure cannot spread to other tests and their order does not matter."""
+    home, result = pipeline
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    # Views over files (the audiences' Parquet, staging over the lake) name the original home: point them here.
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        views = con.execute(
+            "select schema_name, sql from duckdb_views() where not internal and contains(sql, ?)", [f"'{home}/"]
+        ).fetchall()
+        for schema, sql in views:
+            con.execute(f"set schema = '{schema}'")
+            con.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1).replace(f"'{home}/", f"'{copy}/"))
+    return copy, result
 
 
 class _Records(logging.Handler):

@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 from hourglass import activation, lake, landing, settings
 from hourglass.campaigns import Campaign
 from hourglass.channels.ads import AdAudienceResource, hashed_identifiers, normalise_email, normalise_phone
-from hourglass.channels.emulators import LoopbackHttp, LoopbackSmtp
 from hourglass.channels.http import SmsResource, WebhookResource
 from hourglass.channels.outbox import OutboxResource
 from hourglass.channels.smtp import SmtpResource
 from hourglass.ledger import Ledger
+from hourglass.sample.channel_servers import LoopbackHttp, LoopbackSmtp
 from hourglass.sources import CONTRACTS
 
 SOAK = bool(os.environ.get("HOURGLASS_SOAK"))

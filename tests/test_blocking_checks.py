@@ -14,8 +14,8 @@ from conftest import AS_OF, _ts, write_landing
 from hourglass import settings
 from hourglass.alerts import run_failure_alert
 from hourglass.campaigns import audience_nodes
-from hourglass.channels.emulators import LoopbackHttp
 from hourglass.project import manifest
+from hourglass.sample.channel_servers import LoopbackHttp
 
 WELCOME = "welcome_new_members"
 ROWS = [
@@ -41,7 +41,7 @@ def test_failed_audience_test_blocks_its_own_activation_only(tmp_path, dbt_manif
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
         mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")
         from hourglass.definitions import defs
-        from hourglass.generator import generate
+        from hourglass.sample.generator import generate
 
         generate(out=home / "landing", customers=150, seed=3, as_of=AS_OF)
         write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_broken.csv", ROWS)

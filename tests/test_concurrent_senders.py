@@ -28,11 +28,11 @@ from test_activation import (
 from hourglass import activation, settings
 from hourglass.campaigns import Campaign, audience_nodes
 from hourglass.channels.ads import AdAudienceResource
-from hourglass.channels.emulators import LoopbackHttp, LoopbackSmtp
 from hourglass.channels.http import SmsResource, WebhookResource
 from hourglass.channels.outbox import KeyedJsonl, OutboxResource
 from hourglass.channels.smtp import SmtpResource
 from hourglass.ledger import ClaimOwner, Ledger, Outcome
+from hourglass.sample.channel_servers import LoopbackHttp, LoopbackSmtp
 
 ACTIVATE = [sys.executable, "-m", "hourglass.cli", "activate"]
 PEOPLE = 150

@@ -24,7 +24,7 @@ import pytest
 from conftest import AS_OF, write_web_csv
 
 from hourglass import model_steps, settings
-from hourglass.ga4.emulator import Ga4Emulator
+from hourglass.sample.ga4_emulator import Ga4Emulator
 
 SOAK = bool(os.environ.get("HOURGLASS_SOAK"))
 BIN = Path(sys.executable).parent  # dbt is installed beside this interpreter
@@ -98,7 +98,7 @@ def _after_ready(seconds: float):
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     out = tmp_path_factory.mktemp("generated")
     generate(out=out, customers=1500, seed=21, as_of=AS_OF)
@@ -247,8 +247,8 @@ def _same(a: tuple, b: tuple) -> bool:
 
 def test_a_dbt_build_killed_anywhere_is_repaired_by_a_plain_rerun(tmp_path, dbt_manifest):
     from hourglass import activation
-    from hourglass.generator import generate
     from hourglass.landing import ensure_not_missing, load_source
+    from hourglass.sample.generator import generate
     from hourglass.sources import CONTRACTS
 
     home = tmp_path / "home"

@@ -22,12 +22,12 @@ from test_activation import ABANDONERS, land, person, receipts, write_audience
 
 from hourglass import activation, messages, settings
 from hourglass.channels.ads import AdAudienceResource
-from hourglass.channels.emulators import LoopbackSmtp, free_port
 from hourglass.channels.http import SmsResource, WebhookResource
 from hourglass.channels.mime import EmailBuilder
 from hourglass.channels.outbox import OutboxResource
 from hourglass.channels.smtp import SmtpResource
 from hourglass.ledger import Ledger
+from hourglass.sample.channel_servers import LoopbackSmtp, free_port
 
 world = test_activation.world  # the same fixture: a CRM landed in a temporary HOURGLASS_HOME
 CAMPAIGN = replace(ABANDONERS, name="winback_lapsed", template="winback_lapsed", holdout_share=0.0)

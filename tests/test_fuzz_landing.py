@@ -38,7 +38,7 @@ LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     """The first rows of each source as the generator writes them."""
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     out = tmp_path_factory.mktemp("fuzz-sample")
     generate(out=out, customers=30, seed=9, as_of=DAY)

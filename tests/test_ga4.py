@@ -14,7 +14,7 @@ from google.api_core import exceptions
 
 from hourglass import lake
 from hourglass.ga4 import report
-from hourglass.ga4.emulator import Fault, Ga4Emulator
+from hourglass.sample.ga4_emulator import Fault, Ga4Emulator
 
 START, END = date(2026, 11, 1), date(2026, 11, 10)
 FAST_RETRY = report.retry_policy(initial=0.01, maximum=0.05, deadline=5)

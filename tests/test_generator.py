@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hourglass.generator import generate, postcode_seed_csv
-from hourglass.generator.people import typed_phone
-from hourglass.generator.postcodes import SEED_PATH
+from hourglass.sample.generator import generate, postcode_seed_csv
+from hourglass.sample.generator.people import typed_phone
+from hourglass.sample.generator.postcodes import SEED_PATH
 from hourglass.sources import CONTRACTS
 
 AS_OF = dt.date(2026, 3, 1)
@@ -228,7 +228,9 @@ def test_abandoned_signups_match_web_and_orders(out, planted):
 
 
 def test_postcode_seed_is_up_to_date_and_covers_the_crm(out):
-    assert SEED_PATH.read_text(encoding="utf-8") == postcode_seed_csv(), "run hourglass.generator.write_postcode_seed()"
+    assert SEED_PATH.read_text(encoding="utf-8") == postcode_seed_csv(), (
+        "run hourglass.sample.generator.write_postcode_seed()"
+    )
     seed = list(csv.DictReader(io.StringIO(postcode_seed_csv())))
     assert list(seed[0]) == ["postcode4", "city", "province", "region", "urbanity", "income_band"]
     by_code = {r["postcode4"]: r for r in seed}

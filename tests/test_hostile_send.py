@@ -19,8 +19,8 @@ from conftest import AS_OF, _ts, write_landing
 
 from hourglass.activation import in_holdout
 from hourglass.campaigns import audience_nodes
-from hourglass.channels.emulators import LoopbackSmtp
 from hourglass.project import manifest
+from hourglass.sample.channel_servers import LoopbackSmtp
 
 CAMPAIGN = "welcome_new_members"
 SITE = "https://www.example-theater.nl"
@@ -95,7 +95,7 @@ def _html_tags(message: email.message.EmailMessage) -> list[tuple[str, dict]]:
 def sent(tmp_path_factory, dbt_manifest):
     """The nightly job, then the same campaign sent again from the command line, into one SMTP server."""
     home = tmp_path_factory.mktemp("hostile") / "home"
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     generate(out=home / "landing", customers=150, seed=11, as_of=AS_OF)
     write_landing(home, "crm_customers", f"crm_customers_{AS_OF}_hostile.csv", _rows())

@@ -73,8 +73,8 @@ def test_the_daily_models_are_the_partitioned_event_models(dbt_manifest):
     assert {key.path[-1] for key in event_models.keys} == set(DAILY)
 
 
-def test_nightly_increments_equal_a_full_refresh(pipeline):
-    home, _ = pipeline
+def test_nightly_increments_equal_a_full_refresh(pipeline_copy):
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOURGLASS_HOME", str(home))
@@ -105,7 +105,7 @@ def test_nightly_increments_equal_a_full_refresh(pipeline):
     assert joined.any() and not joined.all()
 
 
-def test_identity_follows_merges_splits_and_guard_changes(pipeline):
+def test_identity_follows_merges_splits_and_guard_changes(pipeline_copy):
     """A nightly run where people merge, split and an address becomes shared ends where a full refresh ends.
 
     Into the lake go: a lead carrying customer A's e-mail and customer B's phone (A and B become one), three
@@ -113,7 +113,7 @@ def test_identity_follows_merges_splits_and_guard_changes(pipeline):
     off), a new CRM version of customer D with another e-mail (D's old address no longer links), and one of
     customer E with another city (nothing identity looks at).
     """
-    home, _ = pipeline
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     lake = home / "lake" / "raw"
     added = [lake / "leads" / "load_date=2099-01-01", lake / "crm_customers" / "load_date=2099-01-01"]
@@ -239,10 +239,10 @@ def test_a_late_event_reaches_the_customer_facts(pipeline):
     assert clicks_after == (clicks_before or 0) + 1
 
 
-def test_a_clv_fit_serves_until_it_is_clv_refit_days_old(pipeline):
+def test_a_clv_fit_serves_until_it_is_clv_refit_days_old(pipeline_copy):
     """The nightly CLV predicts with the newest fit; a new fit comes once it is clv_refit_days old (7), when it was
     made for a later day, or on a full refresh."""
-    home, _ = pipeline
+    home, _ = pipeline_copy
     wh = Warehouse(home)
     models = "int_customer_clv_fit int_customer_clv"
 

@@ -7,7 +7,8 @@ import pytest
 from conftest import write_landing
 
 from hourglass import lake, landing
-from hourglass.sources import CONTRACTS
+from hourglass.landing import checked_rows, contract_sql, load_dates
+from hourglass.sources import CONTRACTS, Column
 
 CRM = CONTRACTS["crm_customers"]
 ERP = CONTRACTS["erp_orders"]
@@ -183,7 +184,7 @@ def esp_row(event_id: str, **values) -> dict:
 
 
 def test_a_repeated_key_keeps_its_first_occurrence_in_file_order_across_batches(home, monkeypatch):
-    monkeypatch.setattr(landing, "_BATCH_ROWS", 1024)  # the file spans several batches
+    monkeypatch.setattr(checked_rows, "_BATCH_ROWS", 1024)  # the file spans several batches
     rows = [esp_row(f"E{i}") for i in range(5000)]
     rows[10] = esp_row("E10", email="geen")  # bad for another reason, still the first E10
     rows[4000] = esp_row("E10", subscriber_id="S2")  # a later E10: the duplicate, though it is valid
@@ -213,7 +214,7 @@ def test_clean_values_are_trimmed_exactly_like_trim(home):
     con = duckdb.connect()
     con.execute("create table t (v varchar)")
     con.executemany("insert into t values (?)", [[v] for v in values] + [[None]])
-    pairs = con.execute(f"select v, {landing._clean('v')}, nullif(trim(v), '') from t").fetchall()
+    pairs = con.execute(f"select v, {contract_sql._clean('v')}, nullif(trim(v), '') from t").fetchall()
     assert [(v, fast) for v, fast, _ in pairs] == [(v, exact) for v, _, exact in pairs]
 
 
@@ -236,11 +237,11 @@ def test_blank_text_is_found_exactly_as_trim_finds_it(home):
     values = ["a", " a", "a ", "  ", "", "\ta\t", "\t", "\n", "a\u00a0", "\u3000a", "\u00a0", "\u3000 \u2003",
               "é", " é", "e\u0301", "\u1680", "\u1680a", "!", "~", "\x7f", "\x01", "a b", "\ufeffa", "\ufeff",
               "日本 ", "x@y.nl"]  # fmt: skip
-    column = landing.Column("v", "string", True)
+    column = Column("v", "string", True)
     con = duckdb.connect()
     con.execute("create table t (v varchar)")
     con.executemany("insert into t values (?)", [[v] for v in values] + [[None]])
-    pairs = con.execute(f"select v, {landing._blank(column)}, nullif(trim(v), '') is null from t").fetchall()
+    pairs = con.execute(f"select v, {contract_sql._blank(column)}, nullif(trim(v), '') is null from t").fetchall()
     assert [(v, fast) for v, fast, _ in pairs] == [(v, exact) for v, _, exact in pairs]
 
 
@@ -262,7 +263,7 @@ def test_quarantined_rows_are_numbered_by_their_place_in_the_file_when_read_in_p
         con.execute("set threads = 2")  # the file is read in parallel on any machine
         return con
 
-    monkeypatch.setattr(landing.duckdb, "connect", two_threads)
+    monkeypatch.setattr(duckdb, "connect", two_threads)
     bools = ["true", "false", "ja", "nee", "", "1", "0"]
     rows = [
         crm_row(f"C{i:07d}", email=f"c{i}@example.nl", household_partner=bools[i % 7], consent_sms_marketing="true")
@@ -285,11 +286,11 @@ def test_every_source_without_repeated_keys_is_numbered_as_it_arrives(home, sour
     check query is projections over the one CSV scan, nothing DuckDB would reorder."""
     contract = CONTRACTS[source]
     path = write_landing(home, source, f"{source}_2026-11-20.csv", [{}])
-    header = landing._check_structure(path, contract)
+    header = load_dates._check_structure(path, contract)
     present = [c for c in contract.columns if c.name in header]
-    query = landing._check_query(path, header, contract, present, [], numbered=False)
-    assert landing._keeps_file_order(duckdb.connect(), query)
+    query = contract_sql.check_query(path, header, contract, present, [], numbered=False)
+    assert contract_sql.keeps_file_order(duckdb.connect(), query)
     text = next(c.name for c in present if c.type == "string")
     joined = dataclasses.replace(contract, rules=(("{" + text + "} in ('1', '2', '3', '4', '5')", "x"),))
-    query = landing._check_query(path, header, joined, present, [], numbered=False)
-    assert not landing._keeps_file_order(duckdb.connect(), query)
+    query = contract_sql.check_query(path, header, joined, present, [], numbered=False)
+    assert not contract_sql.keeps_file_order(duckdb.connect(), query)

@@ -31,7 +31,7 @@ def defect_kind(reason: str) -> str:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     home = tmp_path_factory.mktemp("generated")
-    from hourglass.generator import generate
+    from hourglass.sample.generator import generate
 
     generate(out=home / "landing", customers=600, seed=5, as_of=date(2026, 11, 20))
     return home, json.loads((home / "landing" / "_truth" / "planted.json").read_text())

@@ -114,8 +114,9 @@ def test_shared_addresses_do_not_fuse_people(warehouse, resolved):
         assert evidence[0] is True, f"{shared['email']} should be blocked as shared"
 
 
-def test_customer_keys_are_stable_between_runs(warehouse):
-    home, con = warehouse
+def test_customer_keys_are_stable_between_runs(pipeline_copy):
+    home, _ = pipeline_copy
+    con = Warehouse(home)
     query = "select record_id, customer_key from identity_map order by record_id"
     first = con.df(query)
     from hourglass.assets.models import dbt_models, identified_models, models_before_steps

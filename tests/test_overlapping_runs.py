@@ -24,7 +24,7 @@ def test_overlapping_warehouse_writers_both_succeed(tmp_path, dbt_manifest):
         mp.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
         mp.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")
         mp.setenv("DAGSTER_HOME", str(home / "dagster"))
-        from hourglass.generator import generate
+        from hourglass.sample.generator import generate
 
         generate(out=home / "landing", customers=150, seed=5, as_of=AS_OF)
         settings.dagster_home()  # writes dagster.yaml with the pools

@@ -25,8 +25,8 @@ def _rows(home, inside: bool) -> dict[str, list]:
     return out
 
 
-def test_a_cli_backfill_rebuilds_exactly_its_days(pipeline, tmp_path):
-    home, _ = pipeline
+def test_a_cli_backfill_rebuilds_exactly_its_days(pipeline_copy, tmp_path):
+    home, _ = pipeline_copy
     inside, outside = _rows(home, True), _rows(home, False)
     assert all(inside.values()), "the sample has events in the backfill range"
     with duckdb.connect(str(home / "warehouse.duckdb")) as con:  # lose those days

@@ -102,8 +102,8 @@ def test_outbox_holds_one_message_per_eligible_customer(pipeline, consent_truth)
     assert messages["T3"]["subject"] == "Welcome to the House, Jürgen!"
 
 
-def test_rerunning_the_send_window_rewrites_instead_of_appending(pipeline):
-    home, _ = pipeline
+def test_rerunning_the_send_window_rewrites_instead_of_appending(pipeline_copy):
+    home, _ = pipeline_copy
     outbox = home / "outbox" / "email" / "welcome_new_members" / f"{AS_OF}.jsonl"
     before = outbox.read_text()
     from hourglass.definitions import defs
@@ -242,8 +242,8 @@ def test_summary_counts_every_layer(pipeline):
     assert "where to look next" in text and str(home / "outbox") in text
 
 
-def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline):
-    home, _ = pipeline
+def test_receipts_flow_back_into_dbt_as_treated_and_holdout_groups(pipeline_copy):
+    home, _ = pipeline_copy
     from hourglass.definitions import defs
 
     with pytest.MonkeyPatch.context() as mp:
@@ -421,3 +421,14 @@ def test_no_raw_email_or_phone_in_logs_or_dagster_metadata(pipeline, pipeline_lo
     fault_log.count("log lines and Dagster events checked for e-mails and phones", len(texts))
     fault_log.count(fault_log.PERSONAL, len(exposed))
     assert not exposed, sorted(exposed)[:5]
+
+
+def test_a_private_copy_of_the_pipeline_reads_and_writes_only_its_own_files(pipeline, pipeline_copy):
+    home, copy = pipeline[0], pipeline_copy[0]
+    with duckdb.connect(str(copy / "warehouse.duckdb"), read_only=True) as con:
+        named = con.execute("select sql from duckdb_views() where contains(sql, ?)", [str(home)]).fetchall()
+        audience = con.execute("select * from welcome_new_members order by customer_key").fetchall()
+    assert not named  # views over the lake and the audiences' Parquet name the copy's files
+    (copy / "lake" / "audiences" / "welcome_new_members.parquet").unlink()
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select * from welcome_new_members order by customer_key").fetchall() == audience

@@ -20,9 +20,9 @@ from conftest import AS_OF
 
 from hourglass import activation, lake, settings
 from hourglass.campaigns import Campaign
-from hourglass.channels.emulators import LoopbackHttp, LoopbackSmtp
 from hourglass.ledger import Ledger
 from hourglass.resources.channels import channel_resources, plain_secret
+from hourglass.sample.channel_servers import LoopbackHttp, LoopbackSmtp
 
 world = base.world
 person, write_audience, channels, receipts = base.person, base.write_audience, base.channels, base.receipts

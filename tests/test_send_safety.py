@@ -18,11 +18,11 @@ import test_activation as base
 
 from hourglass import lake, settings
 from hourglass.alerts import run_failure_alert
-from hourglass.channels.emulators import LoopbackHttp
 from hourglass.channels.http import SIGNATURE_HEADER, HttpSender, SignatureError, sign, verify
 from hourglass.ledger import Ledger
 from hourglass.redact import redact
 from hourglass.resources.channels import channel_resources
+from hourglass.sample.channel_servers import LoopbackHttp
 
 world = base.world
 SECRET = "geheim"

@@ -11,9 +11,10 @@ from hourglass.channels.http import SmsResource, WebhookResource
 from hourglass.channels.outbox import OutboxResource
 from hourglass.channels.smtp import SmtpResource
 from hourglass.project import manifest
+from hourglass.sources import CONSENT_SOURCES
 
 # Send-time consent is read from these sources in the lake, so they are upstream of every campaign.
-CONSENT_SOURCES = [dg.AssetKey("crm_customers"), dg.AssetKey("leads"), dg.AssetKey("esp_events")]
+CONSENT_ASSETS = [dg.AssetKey(source) for source in CONSENT_SOURCES]
 
 
 def audience_checks(campaign: str) -> list[dg.AssetCheckKey]:
@@ -45,7 +46,7 @@ def build_activation_asset(campaign: Campaign, campaigns: list[Campaign]) -> dg.
     @dg.asset(
         key=dg.AssetKey(["activation", campaign.name]),
         group_name="activate",
-        deps=[get_asset_key_for_model([dbt_models], campaign.name), *CONSENT_SOURCES],
+        deps=[get_asset_key_for_model([dbt_models], campaign.name), *CONSENT_ASSETS],
         description=f"Sends campaign {campaign.name} ({', '.join(campaign.channels)}). {campaign.description}",
         kinds={"python"},
         pool="ledger_" + campaign.name,  # one send of a campaign at a time; campaigns run side by side

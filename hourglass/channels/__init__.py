@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from hourglass import phone
 from hourglass.ledger import Outcome
+from hourglass.sources import EMAIL_PATTERN
 
 # Channels that put a message in front of a person: consent per channel, the frequency cap and quiet hours apply.
 MESSAGE_CHANNELS = ("email", "sms")
@@ -20,7 +21,7 @@ MESSAGE_CHANNELS = ("email", "sms")
 AUDIENCE_CHANNELS = ("google_ads", "meta_ads", "webhook")
 KNOWN_CHANNELS = MESSAGE_CHANNELS + AUDIENCE_CHANNELS
 
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 class ChannelUnavailable(Exception):
@@ -46,7 +47,8 @@ class Sender(Protocol):
 
 
 def valid_email(value: Any) -> bool:
-    return isinstance(value, str) and bool(EMAIL_PATTERN.match(value))
+    """An address of the contract's `email` type (hourglass.sources.EMAIL_PATTERN)."""
+    return isinstance(value, str) and _EMAIL.fullmatch(value) is not None
 
 
 def valid_phone(value: Any) -> bool:

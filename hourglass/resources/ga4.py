@@ -65,7 +65,7 @@ class Ga4Resource(dg.ConfigurableResource):
             client = report.make_client(self.endpoint, self.credentials_file)
             yield Ga4Connection(client, self.property_id, policy, embedded=False)
             return
-        from hourglass.ga4.emulator import Ga4Emulator
+        from hourglass.sample.ga4_emulator import Ga4Emulator
 
         fixtures = self._emulator_files()
         if not fixtures:

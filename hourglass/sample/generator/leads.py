@@ -6,6 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hourglass.sources import LEAD_CONSENT_PURPOSES
+
 from . import fields as f
 from .clock import Clock
 from .defects import BAD_TIMESTAMPS, INVALID_EMAILS, Planter, SourceResult
@@ -52,9 +54,10 @@ def build(rng: np.random.Generator, p: People, clock: Clock) -> SourceResult:
         "event_name": f.pick(EVENTS, np.maximum(event, 0), event < 0),
         "interest": f.pick(INTERESTS, rng.choice(3, n, p=[0.45, 0.35, 0.2]), rng.random(n) < 0.1),
         "created_at": f.timestamps(created),
-        "consent_email_marketing": f.booleans(consent == 0, consent == 2),
-        "consent_email_marketing_at": f.timestamps(created, missing=consent == 2),
     }
+    for purpose in LEAD_CONSENT_PURPOSES:  # the form asks for each at once
+        cols[f"consent_{purpose}"] = f.booleans(consent == 0, consent == 2)
+        cols[f"consent_{purpose}_at"] = f.timestamps(created, missing=consent == 2)
     plant = Planter(rng, n, rate=0.002)
     rows = plant.pick("invalid_email", pc.is_valid(email).to_numpy(zero_copy_only=False))
     cols["email"] = f.replace_at(cols["email"], rows, plant.values(INVALID_EMAILS + ("jan.devries@",), len(rows)))

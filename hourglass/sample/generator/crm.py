@@ -13,8 +13,10 @@ from .defects import BAD_DATES, INVALID_EMAILS, Planter, SourceResult
 from .people import COUNTRIES, LANGUAGES, People, typed_email, typed_phone
 from .postcodes import scheme
 
-# (true, false) probability per purpose; the rest were never asked
+# (true, false) probability per purpose; the rest were never asked. The purposes themselves are the dbt var
+# consent_purposes (sources.CONSENT_PURPOSES): one added there gets OTHER_CONSENT_ODDS until it has its own here.
 CONSENT_ODDS = {"email_marketing": (0.38, 0.14), "sms_marketing": (0.08, 0.07), "ads_personalisation": (0.22, 0.18)}
+OTHER_CONSENT_ODDS = (0.2, 0.1)
 # Newsletter and magazine or season-ticket sign-ups ask for marketing e-mail too, and most say yes there.
 ENGAGED_EMAIL_MARKETING_ODDS = (0.75, 0.06)
 
@@ -90,7 +92,7 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
             yes = np.where(engaged, ENGAGED_EMAIL_MARKETING_ODDS[0], CONSENT_ODDS[purpose][0])
             no = np.where(engaged, ENGAGED_EMAIL_MARKETING_ODDS[1], CONSENT_ODDS[purpose][1])
         else:
-            yes, no = CONSENT_ODDS[purpose]
+            yes, no = CONSENT_ODDS.get(purpose, OTHER_CONSENT_ODDS)
         u = rng.random(n)
         value = np.where(u < yes, 1, np.where(u < yes + no, 0, -1))
         at = created + (rng.random(n) * (updated - created)).astype(np.int64)

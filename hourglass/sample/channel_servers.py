@@ -1,4 +1,4 @@
-"""Real channel servers on loopback, for tests, benchmarks and the demo.
+"""Real channel servers on loopback, for the tests and the benchmarks.
 
 `LoopbackSmtp` is an aiosmtpd SMTP server; `LoopbackHttp` is an HTTP server that behaves like an SMS gateway
 or a CRM webhook receiver: it honours `Idempotency-Key` (a repeated key is answered, not applied again),
