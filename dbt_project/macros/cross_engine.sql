@@ -145,3 +145,10 @@
 {% macro star_except(alias, columns) -%}
   {{ alias }}.* except ({{ columns | join(', ') }})
 {%- endmacro %}
+
+{#- A model incremental by days also names its day as partition_by: Spark overwrites those partitions. An
+    incremental run that overwrites without partitions replaces the whole table (Spark's insert_overwrite for a
+    model keyed by rows (incremental_strategy_for('rows')): Parquet tables have no merge), so it builds every day. -#}
+{% macro overwrites_whole_table() -%}
+  {{ return(config.get('incremental_strategy') == 'insert_overwrite' and not config.get('partition_by')) }}
+{%- endmacro %}
