@@ -241,7 +241,7 @@ def dbt_build(dbt_cli, select: str, *extra: str, day: date | None = None) -> Non
     day = day or settings.as_of_date()
     for number, (part, exclude) in enumerate(PARTS):
         chosen = " ".join(f"{one},{piece}" for one in select.split() for piece in part.split())
-        dbt_cli(["build", "--select", chosen, *extra, *(["--exclude", *exclude.split()] if exclude else [])])
+        dbt_cli(["build", "--select", chosen, *extra, *(["--exclude", exclude] if exclude else [])])
         if number == 0 and model_dir(IDENTITY_LINKS).exists() and any(model_dir(IDENTITY_LINKS).iterdir()):
             run_identity_components()
         if number == 1 and model_dir(CUSTOMER_ORDERS).exists() and any(model_dir(CUSTOMER_ORDERS).iterdir()):
