@@ -21,8 +21,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hourglass import settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 LOOPBACK = "127.0.0.1"
 THRIFT_SERVER = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
@@ -278,3 +282,26 @@ def _lock():
     with (spark_dir() / "cluster.lock").open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
+
+
+def fetch(relation: str) -> pa.Table:
+    """A table or view of the Spark warehouse (dbt's schema) as Arrow, through the Thrift server dbt uses: for the
+    readers of small marts outside dbt (the KPI report). Dates come over Thrift as text and arrays as JSON."""
+    import datetime as dt
+
+    import pyarrow as pa  # noqa: F811 - at run time, not at import
+    from pyhive import hive
+
+    endpoint = ensure()
+    schema = os.environ.get("HOURGLASS_SPARK_SCHEMA") or "hourglass"
+    with hive.connect(host=endpoint.host, port=endpoint.port, username="hourglass") as con:
+        cursor = con.cursor()
+        cursor.execute(f"select * from {schema}.{relation}")
+        columns = [(name.split(".")[-1], kind) for name, kind, *_ in cursor.description]
+        rows = cursor.fetchall()
+    readers = {"DATE_TYPE": dt.date.fromisoformat, "ARRAY_TYPE": json.loads, "DECIMAL_TYPE": float}
+    data = {}
+    for index, (name, kind) in enumerate(columns):
+        read = readers.get(kind)
+        data[name] = [read(row[index]) if read and row[index] is not None else row[index] for row in rows]
+    return pa.table(data) if rows else pa.table({name: pa.array([], pa.null()) for name, _ in columns})
