@@ -162,6 +162,9 @@ def test_the_dbt_unit_tests_pass(warehouse):
         mp.setenv("HOURGLASS_HOME", str(warehouse[0]))
         invocation = DbtCli(project_dir=dbt_project).cli(["test", "--select", "test_type:unit"])
         invocation.wait()
-    results = invocation.get_artifact("run_results.json")["results"]
+    # the run's on-run-start hook (macros/cross_engine.sql: lake_views) is reported too
+    results = [
+        r for r in invocation.get_artifact("run_results.json")["results"] if not r["unique_id"].startswith("operation.")
+    ]
     assert len(results) >= 3 and all(r["status"] == "pass" for r in results), results
     assert all(r["unique_id"].startswith("unit_test.") for r in results)
