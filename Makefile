@@ -9,7 +9,7 @@ SEED ?= 42
 export HOURGLASS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(HOURGLASS_HOME)/dagster
 
-.PHONY: demo test check soak dev lint prepare bench clean chromium postgresql
+.PHONY: demo test check soak dev lint prepare bench clean chromium postgresql java
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-## demo: sample data -> nightly pipeline (headless) -> summary
-demo: $(BIN)/.installed
+## demo: sample data -> nightly pipeline (headless) -> summary; HOURGLASS_ENGINE=spark builds the middle on Spark
+demo: $(BIN)/.installed $(if $(filter spark,$(HOURGLASS_ENGINE)),java)
 	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
 
 ## test: lint, then the whole test suite but the soak runs (the report test needs Debian's chromium, the
@@ -28,7 +28,7 @@ test: $(BIN)/.installed lint chromium postgresql
 
 ## check: lint and the fast tests (no pipeline run, no subprocess-heavy scenario), for the edit-test loop
 check: $(BIN)/.installed lint
-	$(BIN)/python -m pytest -q -m "not slow and not soak"
+	$(BIN)/python -m pytest -q -m "not slow and not soak and not spark"
 
 # $(call debian,<a command that finds the tool>,<Debian package>,<what fails without it>)
 debian = @$(1) >/dev/null 2>&1 || { command -v apt-get >/dev/null && \
@@ -42,10 +42,14 @@ chromium:
 postgresql:
 	$(call debian,ls /usr/lib/postgresql/*/bin/pg_ctl,postgresql,the PostgreSQL storage test will fail)
 
-## soak: the long reliability runs: the scenarios `make test` leaves out (marker soak), then the fault tests
-## at soak strength (a thousand mutated landing files, more kill points)
-soak: $(BIN)/.installed chromium postgresql
-	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest -m soak
+## java: Spark (HOURGLASS_ENGINE=spark, the tests marked spark) runs on Java 17 from Debian
+java:
+	$(call debian,command -v java,openjdk-17-jre-headless,Spark and its tests will fail)
+
+## soak: the long runs: the scenarios `make test` leaves out (markers soak and spark: the same middle on a local
+## Spark cluster), then the fault tests at soak strength (a thousand mutated landing files, more kill points)
+soak: $(BIN)/.installed chromium postgresql java
+	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest -m "soak or spark"
 	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest tests/test_fuzz_landing.py tests/test_crash_resume.py tests/test_activation.py
 
 lint: $(BIN)/.installed

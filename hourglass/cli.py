@@ -133,6 +133,19 @@ def _summary(_: argparse.Namespace) -> None:
     print(summary.render(summary.collect()))
 
 
+def _spark(args: argparse.Namespace) -> None:
+    from hourglass import spark
+
+    if args.action == "start":
+        cluster = spark.start()
+        print(f"local Spark cluster up: Thrift server on 127.0.0.1:{cluster.thrift_port}, logs in {spark.spark_dir()}")
+    elif args.action == "stop":
+        print("local Spark cluster stopped" if spark.stop() else "no local Spark cluster was running")
+    else:
+        cluster = spark.running()
+        print(f"running: Thrift server on 127.0.0.1:{cluster.thrift_port}" if cluster else "not running")
+
+
 def _docs(_: argparse.Namespace) -> None:
     from hourglass import sourcedocs
 
@@ -199,6 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     act.set_defaults(func=_activate)
 
     sub.add_parser("summary", help="print rows per layer and messages per channel").set_defaults(func=_summary)
+
+    cluster = sub.add_parser("spark", help="start, stop or show the local Spark cluster of HOURGLASS_ENGINE=spark")
+    cluster.add_argument("action", choices=["start", "stop", "status"])
+    cluster.set_defaults(func=_spark)
 
     sub.add_parser("docs", help="rewrite docs/sources.md from the landing contracts").set_defaults(func=_docs)
 

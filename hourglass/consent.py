@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import jinja2
 import pyarrow as pa
 
-from hourglass import lake, landing, settings
+from hourglass import dbt_macros, lake, landing
 from hourglass.sources import CONSENT_SOURCES, CONTRACTS
 
 NO_CONSENT, CONSENT_UNCLEAR = "no_consent", "consent_unclear"  # the suppression reasons
@@ -61,13 +60,8 @@ class Consent:
 
 @cache
 def _rules() -> Any:
-    """The dbt macros of consent.sql as callables: plain Jinja, with the dbt project's vars and the macros it uses."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(settings.DBT_PROJECT_DIR / "macros"), undefined=jinja2.StrictUndefined
-    )
-    env.globals["var"] = lambda name: settings.dbt_vars()[name]
-    env.globals["normalise_email"] = env.get_template("normalise_contact.sql").module.normalise_email
-    return env.get_template("consent.sql").module
+    """The dbt macros of consent.sql as callables, rendering DuckDB SQL."""
+    return dbt_macros.macros("consent.sql")
 
 
 def _parquet(dataset: Path) -> str:

@@ -11,8 +11,9 @@ from hourglass import settings
 from hourglass.alerts import run_failure_alert
 from hourglass.assets.activation import build_activation_assets
 from hourglass.assets.ingest import ingest_assets
-from hourglass.assets.models import dbt_models, effect_models, event_models
+from hourglass.assets.models import effect_models, middle_models
 from hourglass.assets.report import kpi_report
+from hourglass.assets.steps import step_assets
 from hourglass.assets.web import ga4_web
 from hourglass.freshness import freshness_checks, freshness_job, freshness_schedule
 from hourglass.project import DbtCli, dbt_project
@@ -50,7 +51,7 @@ def abandoner_journey_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunR
 
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, ga4_web, event_models, dbt_models, *activation_assets, effect_models, kpi_report],
+    assets=[*ingest_assets, ga4_web, *middle_models, *step_assets, *activation_assets, effect_models, kpi_report],
     jobs=[nightly_job, abandoner_job, freshness_job],
     schedules=[
         # 02:00 for the latest partition, which is today (end_offset=1)

@@ -12,16 +12,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import jinja2
-
-from hourglass import settings
+from hourglass import dbt_macros, settings
 
 MACROS = settings.DBT_PROJECT_DIR / "macros" / "phone.sql"
 
 
 @functools.cache
 def _macros() -> Any:
-    return jinja2.Environment().from_string(MACROS.read_text(encoding="utf-8")).module
+    return dbt_macros.macros(MACROS.name)
 
 
 def sql(column: str, country: str | None = None) -> str:

@@ -46,6 +46,15 @@ class DbtCli(DbtCliResource):
     def _cli_version(self) -> Version:
         return Version(version("dbt-core"))
 
+    def cli(self, args, **kwargs):
+        """On Spark, dbt needs a Thrift server to talk to: the configured cluster's, else the local one, started
+        here when it is not running (hourglass/spark.py)."""
+        if settings.engine() == "spark":
+            from hourglass import spark
+
+            spark.ensure()
+        return super().cli(args, **kwargs)
+
 
 dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 _preparer = _ParseInPlace()

@@ -196,8 +196,21 @@ def quality_section() -> Section:
     return Section("quality", "Data quality", "Rows the loaders could not read, per source.", [fig], table)
 
 
+def _warehouse() -> duckdb.DuckDBPyConnection:
+    """The marts the report reads: the DuckDB file, or on Spark the tables fetched into DuckDB."""
+    if settings.engine() != "spark":
+        return duckdb.connect(str(settings.warehouse_path()), read_only=True)
+    from hourglass import spark
+    from hourglass.assets.report import SOURCES
+
+    con = duckdb.connect()
+    for name in SOURCES:
+        con.register(name, spark.fetch(name))
+    return con
+
+
 def collect() -> list[Section]:
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+    with _warehouse() as con:
         sections = kpi_sections(con)
         sections.append(segment_section(con))
         sections.append(campaign_section(con))

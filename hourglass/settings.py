@@ -46,6 +46,18 @@ def warehouse_path() -> Path:
     return home() / "warehouse.duckdb"
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def engine() -> str:
+    """HOURGLASS_ENGINE: what dbt builds the middle on, DuckDB (default) or Apache Spark (hourglass/spark.py); the
+    dbt target of the same name (profiles.yml)."""
+    name = os.environ.get("HOURGLASS_ENGINE") or "duckdb"
+    if name not in ENGINES:
+        raise ValueError(f"HOURGLASS_ENGINE must be one of {', '.join(ENGINES)}, got {name!r}")
+    return name
+
+
 def ensure_audience_dir() -> Path:
     """dbt-duckdb writes audiences to files but does not create their folder."""
     path = lake_dir() / "audiences"
@@ -54,8 +66,21 @@ def ensure_audience_dir() -> Path:
 
 
 def audience_export(model_name: str) -> Path:
-    """Where dbt-duckdb's external materialisation writes an audience (profiles.yml: external_root)."""
-    return lake_dir() / "audiences" / f"{model_name}.parquet"
+    """Where an audience leaves the warehouse for activation: one Parquet file from dbt-duckdb's external
+    materialisation (profiles.yml: external_root), a table's folder of Parquet files on Spark (dbt_project.yml:
+    location_root). pyarrow reads either."""
+    folder = lake_dir() / "audiences"
+    return folder / model_name if engine() == "spark" else folder / f"{model_name}.parquet"
+
+
+def audience_exports() -> dict[str, str]:
+    """Each exported audience by model name, as a path or glob DuckDB's read_parquet reads (either engine's)."""
+    folder = lake_dir() / "audiences"
+    found = {path.stem: str(path) for path in folder.glob("*.parquet") if path.is_file()}
+    found |= (
+        {path.name: str(path / "*.parquet") for path in folder.iterdir() if path.is_dir()} if folder.exists() else {}
+    )
+    return dict(sorted(found.items()))
 
 
 def ledger_path() -> Path:

@@ -25,10 +25,10 @@ def collect() -> dict[str, dict[str, int]]:
         for source in CONTRACTS:
             layers["lake rows"][source] = lake.row_count(lake.raw_dataset(source))
             layers["quarantined rows"][source] = lake.row_count(lake.quarantine_dataset(source))
-        for path in sorted((settings.lake_dir() / "audiences").glob("*.parquet")):
+        for name, files in settings.audience_exports().items():
             # count(customer_key): dbt-duckdb writes an empty audience as one all-null row
-            layers["audiences"][path.stem] = con.execute(
-                f"select count(customer_key) from read_parquet('{path}')"
+            layers["audiences"][name] = con.execute(
+                f"select count(customer_key) from read_parquet('{files}')"
             ).fetchone()[0]
     if settings.warehouse_path().exists():
         with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
@@ -76,9 +76,9 @@ def campaigns() -> dict[str, dict[str, int]]:
 
     found: dict[str, dict[str, int]] = {}
     with duckdb.connect() as con:
-        for path in sorted((settings.lake_dir() / "audiences").glob("*.parquet")):
-            size = con.execute(f"select count(customer_key) from read_parquet('{path}')").fetchone()[0]
-            found[path.stem] = {**dict.fromkeys(CAMPAIGN_COLUMNS, 0), "audience": size}
+        for name, files in settings.audience_exports().items():
+            size = con.execute(f"select count(customer_key) from read_parquet('{files}')").fetchone()[0]
+            found[name] = {**dict.fromkeys(CAMPAIGN_COLUMNS, 0), "audience": size}
         receipts = lake.raw_dataset(RECEIPTS)
         if not lake.has_files(receipts):
             return found

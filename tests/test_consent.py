@@ -13,7 +13,7 @@ import pytest
 from conftest import AS_OF, write_landing
 from test_activation import ABANDONERS, channels, land, person, receipts, write_audience
 
-from hourglass import activation, lake, landing, settings
+from hourglass import activation, lake, landing, model_steps, settings
 from hourglass.consent import current_consent
 from hourglass.sources import CONSENT_PURPOSES, CONTRACTS
 
@@ -239,12 +239,12 @@ def test_the_audiences_and_the_send_time_check_agree_on_consent(home, dbt_manife
     expected = _agreement_world(home)
     activation.ensure_receipts()
     settings.ensure_audience_dir()
+    dbt = DbtCli(project_dir=dbt_project)
     with settings.child_environment(HOURGLASS_AS_OF_DATE=AS_OF.isoformat()):
-        DbtCli(project_dir=dbt_project).cli(
-            ["build", "--select", "+welcome_new_members", "--exclude-resource-type", "test", "unit_test"],
-            raise_on_error=True,
-            target_path=home / "dbt-target",
-        ).wait()
+        model_steps.dbt_build(
+            lambda args: dbt.cli(args, raise_on_error=True, target_path=home / "dbt-target").wait(),
+            "+welcome_new_members", "--exclude-resource-type", "test", "unit_test", day=AS_OF,
+        )  # fmt: skip
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         found = con.sql("select * from customer_360")
         warehouse = [dict(zip(found.columns, row, strict=True)) for row in found.fetchall()]

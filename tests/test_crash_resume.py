@@ -23,7 +23,7 @@ import fault_log
 import pytest
 from conftest import AS_OF, write_web_csv
 
-from hourglass import settings
+from hourglass import model_steps, settings
 from hourglass.sample.ga4_emulator import Ga4Emulator
 
 pytestmark = pytest.mark.slow  # dozens of processes started and killed
@@ -263,6 +263,7 @@ def test_a_dbt_build_killed_anywhere_is_repaired_by_a_plain_rerun(tmp_path, dbt_
             else:
                 load_source(contract)
         settings.ensure_audience_dir()
+        model_steps.prepare()  # the Python steps' results dbt reads (empty: this build runs dbt alone)
         activation.ensure_receipts()
     # Seeds and models, not the data tests: what a nightly build writes.
     build = [str(BIN / "dbt"), "build", "--resource-type", "seed", "--resource-type", "model", "--no-use-colors",

@@ -11,7 +11,7 @@ import pytest
 from conftest import AS_OF
 from test_middle import Warehouse
 
-from hourglass import settings
+from hourglass import model_steps, settings
 from hourglass.project import DbtCli, dbt_project
 
 # The incremental models, each with the day it is incremental on: the rows that belong to days.
@@ -54,18 +54,12 @@ EVERYTHING = " ".join(f"+{name}" for name in [*DAILY, *READERS])
 
 def build(day, *extra: str, select: str = EVERYTHING) -> None:
     dbt = DbtCli(project_dir=dbt_project)
-    args = [
-        "build",
-        "--select",
-        select,
-        *(["--exclude", "int_customer_clv_fit int_customer_clv"] * (select == EVERYTHING)),
-        *extra,
-    ]
     # The day as Dagster passes it, and one target per home: the builds after the first skip dbt's parse.
     target = Path(os.environ["HOURGLASS_HOME"]) / "dbt-target"
     with settings.child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
-        invocation = dbt.cli(args, raise_on_error=True, target_path=target)
-    invocation.wait()
+        model_steps.dbt_build(
+            lambda args: dbt.cli(args, raise_on_error=True, target_path=target).wait(), select, *extra, day=day
+        )
 
 
 def rows(wh: Warehouse, name: str) -> pd.DataFrame:

@@ -142,6 +142,6 @@ def _sources() -> list[str]:
 
 
 def _dbt_keys() -> list[dg.AssetKey]:
-    from hourglass.assets.models import dbt_models, event_models
+    from hourglass.assets.models import middle_models
 
-    return [*event_models.keys, *dbt_models.keys]
+    return [key for assets in middle_models for key in assets.keys]

@@ -2,7 +2,7 @@
     (CR, LF, tab, NEL, U+2028/9) become one space, ends trimmed, empty becomes null. A name reaches e-mail
     subjects, so a line break in it must never survive staging. -#}
 {% macro clean_text(column) -%}
-  nullif(trim(regexp_replace({{ column }}, '[\p{Cc}\p{Zl}\p{Zp}]+', ' ', 'g')), '')
+  nullif(trim({{ regexp_replace_all(column, "'[\\p{Cc}\\p{Zl}\\p{Zp}]+'", "' '") }}), '')
 {%- endmacro %}
 
 {#- A stated language as a lower-case ISO 639-1 code (seed ref_languages); anything else, or nothing, is

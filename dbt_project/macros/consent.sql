@@ -8,7 +8,7 @@
     without being normalised. -#}
 {% macro consent_is_withdrawal(value, withdrawals) -%}
   case
-    when strlen({{ value }}) >= {{ withdrawals | map('length') | min }}
+    when length({{ value }}) >= {{ withdrawals | map('length') | min }}
       then lower(trim({{ value }})) in ('{{ withdrawals | join("', '") }}')
     else false
   end
@@ -130,8 +130,8 @@ unsplit_fields as (
   select
     q.source,
     q.row_id,
-    trim(field.value, ' "') as value
-  from quarantined as q, unnest(string_split_regex(q.raw_line, '[,;\t]')) as field (value)
+    trim(both ' "' from field.value) as value
+  from quarantined as q, {{ split_rows('q.raw_line', "'[,;\\t]'", 'field', 'value') }}
   where q.raw_fields is null
 ),
 
@@ -294,7 +294,9 @@ latest as (
   select
     s.customer_key,
     d.purpose,
-    max({'moment': coalesce(d.decided_at, '-infinity'::timestamp), 'refused': not d.granted}) as decision
+    max({{ struct_of([
+      ('moment', "coalesce(d.decided_at, cast('0001-01-01' as timestamp))"), ('refused', 'not d.granted')
+    ]) }}) as decision
   from consent_subjects as s
   inner join decisions as d on s.subject = d.subject
   group by s.customer_key, d.purpose

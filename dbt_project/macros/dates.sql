@@ -11,3 +11,9 @@
 {% macro month_of(column) -%}
   {{ dbt.date_trunc('month', column) }}
 {%- endmacro %}
+
+{#- Whole years from `earlier` to `later` (an age): the difference of the years, less one before the anniversary. -#}
+{% macro full_years_between(earlier, later) -%}
+  year({{ later }}) - year({{ earlier }})
+  - case when month({{ later }}) * 100 + day({{ later }}) < month({{ earlier }}) * 100 + day({{ earlier }}) then 1 else 0 end
+{%- endmacro %}

@@ -16,8 +16,11 @@
     incremental_first_day() on. -#}
 {% macro days_to_build(column) -%}
   {{ column }} <= {{ as_of_date() }}
-  {%- if is_incremental() %} and {{ column }} >= {{ incremental_first_day() }}{% endif %}
+  {%- if is_incremental() and not overwrites_whole_table() -%}
+    {{ ' ' }}and {{ column }} >= {{ incremental_first_day() }}
+  {%- endif %}
 {%- endmacro %}
+
 
 {#- How an incremental run replaces what it rebuilds: `days` when the model's unique_key is its day (or month),
     `rows` when it is a row's key (a newer version replaces an older one, from another day). DuckDB deletes

@@ -2,8 +2,5 @@
     line and the raw fields by column name (hourglass/landing.py). Not a dbt source: Dagster knows the dataset as
     part of the source's ingest asset, which the models reading the source already depend on. -#}
 {% macro lake_quarantine(name) -%}
-  read_parquet(
-    '{{ env_var("HOURGLASS_HOME", "../data") }}/lake/quarantine/{{ name }}/load_date=*/*.parquet',
-    hive_partitioning = true, union_by_name = true
-  )
+  {{ lake_files('quarantine/' ~ name) }}
 {%- endmacro %}

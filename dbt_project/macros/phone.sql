@@ -47,12 +47,12 @@
     {{ countries | tojson }}
   {%- else -%}
     {%- set t = 'trim(' ~ column ~ ')' -%}
-    {%- set digits = "regexp_replace(" ~ t ~ ", '[^0-9]', '', 'g')" -%}
-    {%- set international = "regexp_replace(" ~ t ~ ", '\\(0\\)|[^0-9]', '', 'g')" -%}
+    {%- set digits = regexp_replace_all(t, "'[^0-9]'", "''") -%}
+    {%- set international = regexp_replace_all(t, "'\\(0\\)|[^0-9]'", "''") -%}
     {%- set iso = "coalesce(nullif(upper(trim(" ~ (country or "''") ~ ")), ''), 'NL')" -%}
-  nullif(regexp_extract('+' || regexp_replace(
+  {%- set number -%}
     case
-      when not regexp_full_match({{ t }}, '\+?[0-9\s.()/-]+') then null
+      when not {{ regexp_full_match(t, "'\\+?[0-9\\s.()/-]+'") }} then null
       when {{ t }} like '+%' then {{ international }}
       when {{ digits }} like '00%' then substr({{ international }}, 3)
       when {{ digits }} like '0%' then
@@ -61,8 +61,10 @@
           when '{{ name }}' then '{{ c.code }}'
           {%- endfor %}
         end || substr({{ digits }}, 2)
-    end,
-    '^({{ codes | join('|') }})0', '\1'
-  ), '^{{ pattern }}$', 0), '')
+    end
+  {%- endset %}
+  nullif(regexp_extract(
+    '+' || {{ regexp_replace_all(number, "'^(" ~ codes | join('|') ~ ")0'", "'\\1'") }}, '^{{ pattern }}$', 0
+  ), '')
   {%- endif -%}
 {%- endmacro %}

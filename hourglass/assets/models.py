@@ -1,10 +1,11 @@
 """The narrow middle: every dbt model, seed and test as Dagster assets and checks.
 
-Three dbt asset definitions over one project:
+dbt asset definitions over one project:
 - `event_models`: the incremental, event-sized models (tag `daily`: event staging and what is counted per day
   or month from it), partitioned by day, so a date range can be backfilled from the UI or the CLI in one run
   (`--partition-range A...B`);
-- `dbt_models`: everything else up to the audiences;
+- everything else up to the audiences, in three parts around the Python steps outside dbt (assets/steps.py):
+  `models_before_steps`, then the identity step, `identified_models`, then the CLV step, `dbt_models`;
 - `effect_models` (tag `effect`): they read the activation receipts and so run after the sends. One
   definition could not do both: a run cannot come back to the same step after activation.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from hourglass import settings
+from hourglass import model_steps, settings
 from hourglass.campaigns import audience_nodes
 from hourglass.project import dbt_project, manifest
 
@@ -26,6 +27,8 @@ RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
 # sits between them (a run would otherwise split dbt_models around them and test models of the later half before
 # they are built). Everything per customer is a table or view rebuilt from them in `dbt_models`.
 EVENT_MODELS = "tag:daily"
+# What the Python steps write, read back as sources: the models downstream of each run after that step.
+AFTER_IDENTITY, AFTER_CLV = model_steps.AFTER_IDENTITY, model_steps.AFTER_CLV
 
 # Days in Europe/Amsterdam from HOURGLASS_HISTORY_START; end_offset=1 makes today a partition, so the nightly
 # run acts for the day it runs.
@@ -87,6 +90,7 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, db
     from hourglass import activation
 
     settings.ensure_audience_dir()
+    model_steps.prepare()
     activation.ensure_receipts()
     # dbt's unit tests check the SQL, which a run does not change: CI runs them (tests/test_middle.py), as dbt
     # advises, and runs leave them out.
@@ -126,15 +130,30 @@ def event_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from _build(context, dbt, end - timedelta(days=1), dbt_vars)
 
 
-@dbt_assets(
-    manifest=manifest(),
-    project=dbt_project,
-    dagster_dbt_translator=translator,
-    exclude=f"tag:effect {EVENT_MODELS}",
-    pool="warehouse",  # DuckDB allows one writing process: warehouse writers queue in this pool
-)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt, run_as_of(context))
+def _middle_part(name: str, select: str, exclude: str) -> dg.AssetsDefinition:
+    """One part of the models between the event models and the audiences, built for the run's day."""
+
+    @dbt_assets(
+        manifest=manifest(),
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        select=select,
+        exclude=f"tag:effect {EVENT_MODELS} {exclude}",
+        name=name,
+        pool="warehouse",  # DuckDB allows one writing process: warehouse writers queue in this pool
+    )
+    def part(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        yield from _build(context, dbt, run_as_of(context))
+
+    return part
+
+
+models_before_steps = _middle_part("models_before_steps", "fqn:*", "source:steps+")
+identified_models = _middle_part("identified_models", AFTER_IDENTITY, AFTER_CLV)
+dbt_models = _middle_part("dbt_models", AFTER_CLV, "")  # customer_360, segments, KPIs and the audiences
+
+# Every model between ingest and activation, in the order a run builds them.
+middle_models = [event_models, models_before_steps, identified_models, dbt_models]
 
 
 @dbt_assets(

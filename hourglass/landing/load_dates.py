@@ -236,7 +236,10 @@ def _write_quarantine(con, path: Path, written: Written, quarantine_out: Path, r
                    {REASON} as reason, {RAW_LINE} as raw_line, {RAW_FIELDS} as raw_fields
             from bad_rows
             union all
-            select {file_lit}, null, line, 'unreadable line: ' || error_type || ' (' || error_message || ')',
+            -- reject_errors.line is unsigned: with the bigint above it would make a HUGEINT, which Parquet stores
+            -- as a double, and Spark does not merge that with the bigint of other files
+            select {file_lit}, null, cast(line as bigint),
+                   'unreadable line: ' || error_type || ' (' || error_message || ')',
                    trim(csv_line, chr(13) || chr(10)), null
             from reject_errors qualify row_number() over (partition by line order by byte_position) = 1
         ) to {sql_str(str(quarantine_out))} (format parquet)

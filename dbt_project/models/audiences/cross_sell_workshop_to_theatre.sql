@@ -4,7 +4,7 @@ select
     last_order_date
 from {{ ref('customer_360') }}
 where
-    list_contains(categories_bought, 'workshop')
-    and not list_contains(categories_bought, 'ticket')
+    array_contains(categories_bought, 'workshop')
+    and not array_contains(categories_bought, 'ticket')
     and lifecycle_stage in ('new', 'active', 'loyal', 'won_back')
     and {{ reachable_by_email_or_sms() }}

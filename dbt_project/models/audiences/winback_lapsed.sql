@@ -7,7 +7,9 @@ with lapsed as (
 ),
 
 threshold as (
-    select quantile_cont(predicted_clv, 1 - {{ var('winback_top_share') }}) as min_predicted_clv
+    select
+        percentile_cont(1 - {{ var('winback_top_share') }}) within group (order by predicted_clv)
+            as min_predicted_clv
     from lapsed
 )
 

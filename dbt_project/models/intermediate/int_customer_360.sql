@@ -45,4 +45,4 @@ left join {{ ref('int_customer_subscriptions') }} as subs on profile.customer_ke
 left join {{ ref('int_customer_email') }} as email on profile.customer_key = email.customer_key
 left join {{ ref('int_customer_web') }} as web on profile.customer_key = web.customer_key
 left join {{ ref('int_customer_service') }} as service on profile.customer_key = service.customer_key
-left join {{ ref('ref_postcode_regions') }} as regions on profile.postcode4 = cast(regions.postcode4 as varchar)
+left join {{ ref('ref_postcode_regions') }} as regions on profile.postcode4 = cast(regions.postcode4 as string)

@@ -15,7 +15,9 @@ sequenced as (
         *,
         {{ month_of('order_date') }} as order_month,
         row_number() over (partition by customer_key order by order_date, order_id) as order_number,
-        order_date - lag(order_date) over (partition by customer_key order by order_date, order_id) as gap_days
+        {{ days_between(
+            'lag(order_date) over (partition by customer_key order by order_date, order_id)', 'order_date'
+        ) }} as gap_days
     from orders
 ),
 
@@ -23,7 +25,7 @@ category_purchases as (
     select
         customer_key,
         order_month,
-        unnest(categories) as category
+        {{ unnest_rows('categories') }} as category
     from sequenced
 ),
 

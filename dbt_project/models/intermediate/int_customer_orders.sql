@@ -1,3 +1,4 @@
+{{ config(**parquet_handoff()) }}
 -- Purchase behaviour per customer: recency, frequency, monetary value and what they buy, on completed lines net
 -- of refunds (cancelled lines left out), over purchases (is_purchase: free orders too). The CLV model's
 -- frequency counts purchase days, as BG/NBD defines a transaction (Fader, Hardie & Lee 2005): several orders
@@ -23,7 +24,7 @@ per_customer as (
         sum(amount) as monetary_value,
         sum(amount) / sum(orders) as average_order_value,
         -- the repeat purchase days' mean spend, the input of the Gamma-Gamma model (the first day left out)
-        (sum(amount) - arg_min(amount, order_date)) / nullif(count(*) - 1, 0) as average_repeat_purchase_day_value,
+        (sum(amount) - min_by(amount, order_date)) / nullif(count(*) - 1, 0) as average_repeat_purchase_day_value,
         cast(coalesce(sum(orders) filter (where order_date > {{ days_before(as_of_date(), 365) }}), 0) as bigint)
             as orders_last_365_days
     from purchase_days
@@ -34,7 +35,8 @@ last_gap as (
     -- the pause before the most recent purchase day: a long one means the customer was won back
     select
         customer_key,
-        order_date - lag(order_date) over (partition by customer_key order by order_date) as gap_before_last_order_days
+        {{ days_between('lag(order_date) over (partition by customer_key order by order_date)', 'order_date') }}
+            as gap_before_last_order_days
     from purchase_days
     qualify row_number() over (partition by customer_key order by order_date desc) = 1
 ),
@@ -45,7 +47,7 @@ categories as (
         sum(ticket_lines) as ticket_lines,
         sum(workshop_lines) as workshop_lines,
         sum(merchandise_lines) as merchandise_lines,
-        list_sort(list_distinct(flatten(array_agg(categories)))) as categories_bought
+        array_sort(array_distinct(flatten(array_agg(categories)))) as categories_bought
     from {{ ref('int_orders') }}
     where counted_lines > 0
     group by customer_key

@@ -69,10 +69,7 @@ select
     ) / 4.0 as nice_to_know_completeness,
     case
         when crm.birth_date is not null then
-            date_diff('year', crm.birth_date, {{ as_of_date() }})
-            - case
-                when strftime({{ as_of_date() }}, '%m%d') < strftime(crm.birth_date, '%m%d') then 1 else 0
-            end
+            {{ full_years_between('crm.birth_date', as_of_date()) }}
     end as age
 from people
 left join crm on people.customer_key = crm.customer_key

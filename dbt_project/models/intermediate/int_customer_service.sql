@@ -13,8 +13,8 @@ with tickets as (
 nps as (
     select
         map.customer_key,
-        arg_max(nps.score, nps.responded_at) as last_nps_score,
-        arg_max(nps.nps_class, nps.responded_at) as last_nps_class,
+        max_by(nps.score, nps.responded_at) as last_nps_score,
+        max_by(nps.nps_class, nps.responded_at) as last_nps_class,
         max(nps.responded_at) as last_nps_at
     from {{ ref('stg_nps_responses') }} as nps
     inner join {{ ref('identity_map') }} as map on map.record_id = 'nps:' || nps.response_id

@@ -1,6 +1,7 @@
 {{ config(
     materialized='incremental',
     unique_key='visit_date',
+    partition_by='visit_date',
     incremental_strategy=incremental_strategy_for('days'),
     on_schema_change='append_new_columns',
     tags=['daily'],

@@ -1,3 +1,4 @@
+{{ config(**parquet_handoff()) }}
 -- The over-merge guard. An identifier that several *people* share (a family or office e-mail, a shared
 -- phone) must not fuse them into one customer. It is not used to link when it appears on more CRM customers
 -- than the var identity_max_crm_customers_per_identifier, or on more people (CRM customers and leads) than

@@ -18,6 +18,11 @@
 with links as (
     {% for source, prefix, model, key, identifiers in sources %}
         {% set columns = [key] + identifiers.values() | reject('equalto', key) | unique | list %}
+        {% set structs = [] %}
+        {% for id_type, id_column in identifiers.items() %}
+            {% set fields = [('identifier_type', "'" ~ id_type ~ "'"), ('identifier_value', id_column)] %}
+            {% do structs.append(struct_of(fields)) %}
+        {% endfor %}
         select distinct
             '{{ prefix }}:' || {{ key }} as record_id,
             '{{ source }}' as source,
@@ -27,12 +32,7 @@ with links as (
         from (
             select
                 {{ key }},
-                unnest([
-                    {% for id_type, id_column in identifiers.items() %}
-                        { 'identifier_type': '{{ id_type }}', 'identifier_value': {{ id_column }} }
-                        {%- if not loop.last %},{% endif %}
-                    {% endfor %}
-                ]) as identifier
+                {{ unnest_rows(array_of(structs)) }} as identifier
             -- events repeat a record's identifiers: each combination once before they are unnested
             from (select distinct {{ columns | join(', ') }} from {{ ref(model) }})
         )

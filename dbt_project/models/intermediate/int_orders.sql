@@ -16,7 +16,7 @@ select
     count(*) filter (where is_counted) as counted_lines,
     min(order_date) filter (where is_counted) as order_date,
     coalesce(sum(line_amount) filter (where is_counted), 0) as order_amount,
-    list_sort(array_agg(distinct category) filter (where is_counted)) as categories,
+    array_sort(array_agg(distinct category) filter (where is_counted)) as categories,
     count(*) filter (where category = 'ticket' and status = 'completed') as ticket_lines,
     count(*) filter (where category = 'workshop' and status = 'completed') as workshop_lines,
     count(*) filter (where category = 'merchandise' and status = 'completed') as merchandise_lines

@@ -4,11 +4,12 @@
 {{ config(materialized='view') }}
 
 select
-    customer.* replace (  -- noqa: RF02
-        clv.expected_purchases as predicted_purchases,
-        clv.probability_alive as probability_alive,
-        clv.expected_order_value as predicted_order_value,
-        coalesce(clv.predicted_clv, 0) as predicted_clv
-    )
+    {{ star_except('customer', [
+        'predicted_purchases', 'probability_alive', 'predicted_order_value', 'predicted_clv'
+    ]) }},
+    clv.expected_purchases as predicted_purchases,
+    clv.probability_alive,
+    clv.expected_order_value as predicted_order_value,
+    coalesce(clv.predicted_clv, 0) as predicted_clv
 from {{ ref('int_customer_360') }} as customer
 left join {{ ref('int_customer_clv') }} as clv on customer.customer_key = clv.customer_key

@@ -10,4 +10,4 @@ from {{ ref('int_customer_profile') }} as profile
 left join {{ ref('int_customer_orders') }} as orders on profile.customer_key = orders.customer_key
 left join {{ ref('int_customer_web') }} as web on profile.customer_key = web.customer_key
 left join {{ ref('int_customer_email') }} as email on profile.customer_key = email.customer_key
-left join {{ ref('ref_postcode_regions') }} as regions on profile.postcode4 = cast(regions.postcode4 as varchar)
+left join {{ ref('ref_postcode_regions') }} as regions on profile.postcode4 = cast(regions.postcode4 as string)

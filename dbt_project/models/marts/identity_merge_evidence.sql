@@ -11,7 +11,7 @@ select
         else 'linked'
     end as decision,
     count(distinct links.record_id) as records,
-    array_agg(distinct links.record_id order by links.record_id) as record_ids
+    array_sort(array_agg(distinct links.record_id)) as record_ids
 from {{ ref('int_identity_guarded_links') }} as links
 inner join {{ ref('identity_map') }} as customers on links.record_id = customers.record_id
 where

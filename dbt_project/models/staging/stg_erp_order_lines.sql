@@ -12,7 +12,7 @@
 select
     order_id,
     line_no,
-    order_id || '-' || cast(line_no as varchar) as order_line_id,
+    order_id || '-' || cast(line_no as string) as order_line_id,
     nullif(trim(customer_id), '') as customer_id,
     {{ normalise_email('email') }} as email,
     order_at,

@@ -1,6 +1,7 @@
 {{ config(
     materialized='incremental',
     unique_key='event_date',
+    partition_by='event_date',
     incremental_strategy=incremental_strategy_for('days'),
     tags=['daily'],
     on_schema_change='append_new_columns',

@@ -1,6 +1,7 @@
 {{ config(
     materialized='incremental',
     unique_key='event_month',
+    partition_by='event_month',
     incremental_strategy=incremental_strategy_for('days'),
     on_schema_change='append_new_columns',
     tags=['daily'],
