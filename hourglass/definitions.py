@@ -37,8 +37,10 @@ nightly_job = dg.define_asset_job(
 abandoner_key = dg.AssetKey(["activation", "workshop_signup_abandoners"])
 abandoner_job = dg.define_asset_job(
     "abandoner_journey",
-    selection=(dg.AssetSelection.assets(abandoner_key).upstream() - dg.AssetSelection.groups("ingest"))
-    | dg.AssetSelection.assets("ga4_web"),
+    selection=(
+        (dg.AssetSelection.assets(abandoner_key).upstream() - dg.AssetSelection.groups("ingest"))
+        | dg.AssetSelection.assets("ga4_web")
+    ).required_multi_asset_neighbors(),  # the CLV step makes its fits and predictions together
     description="Hourly: fresh GA4 data -> workshop_signup_abandoners -> its reminder.",
 )
 

@@ -19,9 +19,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hourglass import clv, settings
-
-IDENTITY_LINKS, IDENTITY_COMPONENTS = "int_identity_guarded_links", "identity_components"
-CUSTOMER_ORDERS, CLV_FITS, CLV_PREDICTIONS = "int_customer_orders", "clv_fits", "clv_predictions"
+from hourglass.handoffs import (
+    CLV_FITS,
+    CLV_PREDICTIONS,
+    CUSTOMER_ORDERS,
+    HANDOFFS,
+    IDENTITY_COMPONENTS,
+    IDENTITY_LINKS,
+    PARTS,
+    model_dir,
+)
 
 CLV_MIN_CUSTOMERS = 20  # fewer buyers (or repeat buyers) than this is too little to fit; the parameters stay empty
 CLV_PARAMETERS = ("r", "alpha", "a", "b", "p", "q", "gamma")
@@ -30,11 +37,6 @@ CLV_FIT_SCHEMA = pa.schema(
      ("repeat_buyers", pa.int64()), *((name, pa.float64()) for name in CLV_PARAMETERS)]
 )  # fmt: skip
 CLV_PREDICTION_COLUMNS = ("expected_purchases", "probability_alive", "expected_order_value", "predicted_clv")
-
-
-def model_dir(name: str) -> Path:
-    """Where a hand-off model or a step's result sits: a folder of Parquet files."""
-    return settings.lake_dir() / "model" / name
 
 
 def read(name: str) -> pa.Table:
@@ -196,7 +198,6 @@ def run_clv(day: date, dbt_vars: dict | None = None) -> dict:
 
 # --- before dbt runs ------------------------------------------------------------------------------------------
 
-HANDOFFS = (IDENTITY_LINKS, CUSTOMER_ORDERS)  # the models with {{ config(**parquet_handoff()) }}
 EMPTY_RESULTS = {
     IDENTITY_COMPONENTS: pa.schema(
         [(name, pa.string()) for name in ("record_id", "source", "source_key", "anchor_record_id")]
@@ -223,11 +224,6 @@ def prepare() -> None:
 
 
 # --- outside Dagster ------------------------------------------------------------------------------------------
-
-# dbt's selections around the steps, as a run has them (hourglass/assets/models.py): before both, between, after.
-AFTER_IDENTITY = "source:steps.identity_components+"
-AFTER_CLV = "source:steps.clv_fits+ source:steps.clv_predictions+"
-PARTS = (("fqn:*", "source:steps+"), (AFTER_IDENTITY, AFTER_CLV), (AFTER_CLV, ""))
 
 
 def dbt_build(dbt_cli, select: str, *extra: str, day: date | None = None) -> None:

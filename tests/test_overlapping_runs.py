@@ -142,6 +142,8 @@ def _sources() -> list[str]:
 
 
 def _dbt_keys() -> list[dg.AssetKey]:
+    """The middle: the dbt models and the Python steps between them."""
     from hourglass.assets.models import middle_models
+    from hourglass.assets.steps import clv, identity_components
 
-    return [key for assets in middle_models for key in assets.keys]
+    return [key for assets in (*middle_models, identity_components, clv) for key in assets.keys]

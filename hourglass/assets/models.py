@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from hourglass import model_steps, settings
+from hourglass import handoffs, settings
 from hourglass.campaigns import audience_nodes
 from hourglass.project import dbt_project, manifest
 
@@ -28,7 +28,7 @@ RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
 # they are built). Everything per customer is a table or view rebuilt from them in `dbt_models`.
 EVENT_MODELS = "tag:daily"
 # What the Python steps write, read back as sources: the models downstream of each run after that step.
-AFTER_IDENTITY, AFTER_CLV = model_steps.AFTER_IDENTITY, model_steps.AFTER_CLV
+AFTER_IDENTITY, AFTER_CLV = handoffs.AFTER_IDENTITY, handoffs.AFTER_CLV
 
 # Days in Europe/Amsterdam from HOURGLASS_HISTORY_START; end_offset=1 makes today a partition, so the nightly
 # run acts for the day it runs.
@@ -90,6 +90,8 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, db
     from hourglass import activation
 
     settings.ensure_audience_dir()
+    from hourglass import model_steps  # pyarrow only when a run starts
+
     model_steps.prepare()
     activation.ensure_receipts()
     # dbt's unit tests check the SQL, which a run does not change: CI runs them (tests/test_middle.py), as dbt
