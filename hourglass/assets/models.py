@@ -87,11 +87,9 @@ class DbtBuildError(Exception):
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, dbt_vars: dict | None = None):
     """`dbt build` for `day`, given as HOURGLASS_AS_OF_DATE rather than a var: dbt parses the whole project
     again when its vars differ from the saved parse, and every night's day differs."""
-    from hourglass import activation
+    from hourglass import activation, model_steps  # data libraries only when a run starts
 
     settings.ensure_audience_dir()
-    from hourglass import model_steps  # pyarrow only when a run starts
-
     model_steps.prepare()
     activation.ensure_receipts()
     # dbt's unit tests check the SQL, which a run does not change: CI runs them (tests/test_middle.py), as dbt
