@@ -99,6 +99,7 @@ def run_nightly(home: Path) -> dg.ExecuteInProcessResult:
     from hourglass.definitions import defs
 
     # A persistent instance under HOURGLASS_HOME: Dagster's run and event storage is scanned too.
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.local_temp(str(home / "dagster")) as instance:
         result = defs.resolve_job_def("nightly").execute_in_process(instance=instance, partition_key=AS_OF.isoformat())
     assert result.success

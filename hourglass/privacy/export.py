@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from hourglass import lake, settings
-from hourglass.privacy import audit, rows, scrub
+from hourglass.privacy import audit, places, rows, scrub
 from hourglass.privacy.person import Person, resolve
 from hourglass.sources import CONTRACTS
 
@@ -106,7 +106,7 @@ def _ledger(person: Person) -> list[dict[str, Any]]:
 
 
 def _outbox(person: Person, keys: set[str]) -> list[dict[str, Any]]:
-    folder, found = settings.outbox_dir(), []
+    folder, found = places.outbox_dir(), []
     for path in sorted(folder.rglob("*.jsonl")) if folder.exists() else []:
         for line in path.read_bytes().splitlines():
             record = json.loads(line)

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hourglass import ledger, settings
-from hourglass.privacy import audit, rows, scrub, suppression
+from hourglass.privacy import audit, places, rows, scrub, suppression
 from hourglass.privacy import identifiers as ids
 from hourglass.privacy.person import Person, resolve
 from hourglass.sources import CONTRACTS
@@ -116,7 +116,7 @@ def warehouse(person: Person, message_keys: list[str]) -> int:
             ]
             test = rows.matches(columns, models.get(table))
             if test is not None:
-                removed += con.execute(f'delete from "{database}"."{schema}"."{table}" where {test}').fetchone()[0]
+                removed += con.execute(f'delete from "{database}"."{schema}"."{table}" where {test}').fetchall()[0][0]
         if removed:
             _compact(con, path)
     if removed:
@@ -130,7 +130,7 @@ def _compact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     blocks of deleted rows but does not clear them."""
     fresh = path.with_name(f".{path.name}.privacy.tmp")
     fresh.unlink(missing_ok=True)
-    name = con.execute("select current_database()").fetchone()[0]
+    name = con.execute("select current_database()").fetchall()[0][0]
     con.execute(f"attach '{fresh}' as hg_fresh")
     con.execute(f'copy from database "{name}" to hg_fresh')
     con.execute("detach hg_fresh")
@@ -140,7 +140,7 @@ def _compact(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def outbox(person: Person, message_keys: list[str]) -> int:
     """Outbox files (JSON lines) without the person's messages; each rewritten under the writers' lock."""
     keys, customers, removed = set(message_keys), person.customer_keys, 0
-    folder = settings.outbox_dir()
+    folder = places.outbox_dir()
     for path in sorted(folder.rglob("*.jsonl")) if folder.exists() else []:
         with path.open("rb") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -165,7 +165,7 @@ def ad_files(message_keys: list[str]) -> int:
     again from what remains."""
     from hourglass.channels.ads import PLATFORMS, AdAudienceSender
 
-    folder, keys, removed = settings.home() / "ads", set(message_keys), 0
+    folder, keys, removed = places.ads_dir(), set(message_keys), 0
     for staged in sorted(folder.rglob(".*.staged.jsonl")) if folder.exists() else []:
         platform = staged.relative_to(folder).parts[0]
         lines = staged.read_bytes().splitlines(keepends=True)

@@ -116,7 +116,7 @@ def normalise(kind: str, value: str) -> str | None:
     if kind == "phone":
         return phone.normalise([value])[0]
     with duckdb.connect() as con:
-        return con.execute(f"select {value_sql(kind, '$v')}", {"v": value}).fetchone()[0]
+        return con.execute(f"select {value_sql(kind, '$v')}", {"v": value}).fetchall()[0][0]
 
 
 def identifier(kind: str, value: str) -> str:

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from hourglass import lake, settings
-from hourglass.privacy import audit
+from hourglass.privacy import audit, places
 from hourglass.sources import CONTRACTS
 
 RECEIPTS = "activation_receipts"
@@ -110,8 +110,8 @@ def run(asked_by: str | None = None) -> Removed:
             removed.partitions[f"quarantine/{source}"] = expired
     if expired := _expire(lake.raw_dataset(RECEIPTS), days["receipts"], today, keep_newest=False):
         removed.partitions[f"raw/{RECEIPTS}"] = expired
-    removed.files["outbox"] = _expire_files(settings.outbox_dir(), "*.jsonl", days["outbox"], today)
-    removed.files["ads"] = _expire_files(settings.home() / "ads", "*", days["outbox"], today)
+    removed.files["outbox"] = _expire_files(places.outbox_dir(), "*.jsonl", days["outbox"], today)
+    removed.files["ads"] = _expire_files(places.ads_dir(), "*", days["outbox"], today)
     removed.files = {k: v for k, v in removed.files.items() if v}
     audit.record("retention", asked_by=asked_by, periods=days, removed_partitions=removed.partitions,
                  removed_files=removed.files, **removed.counts())  # fmt: skip

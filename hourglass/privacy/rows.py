@@ -93,7 +93,7 @@ def mask(con: duckdb.DuckDBPyConnection, table: pa.Table, test: str) -> pa.Array
     """For each row of `table`, whether `test` holds (in the table's order: a plain projection keeps it)."""
     con.register("hg_rows", table)
     try:
-        found = con.execute(f"select coalesce({test}, false) as theirs from hg_rows").fetch_arrow_table()
+        found = con.sql(f"select coalesce({test}, false) as theirs from hg_rows").to_arrow_table()
         return found.column("theirs").combine_chunks()
     finally:
         con.unregister("hg_rows")

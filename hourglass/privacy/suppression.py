@@ -146,10 +146,27 @@ def quarantined_matches(source: str, delimiter: str) -> str:
         )  # fmt: skip
         token_hashes.append(ids.hash_sql(value, SALT_VARIABLE))
     tokens = f"string_split(replace(raw_line, '\"', ''), '{delimiter}')"
-    per_token = " or ".join(f"{h} in (select hash from {TABLE})" for h in token_hashes)
-    by_token = f"len(list_filter({tokens}, t -> {per_token})) > 0"
+    # (no subquery inside a lambda: each token's hashes as lists, then one lookup)
+    per_kind = ", ".join(f"list_transform({tokens}, lambda t: {h})" for h in token_hashes)
+    by_token = f"list_has_any(flatten([{per_kind}]), (select list(hash) from {TABLE}))"
     return f"(coalesce({by_field}, false) or (raw_fields is null and coalesce({by_token}, false)))"
 
 
 def _any_in(hashes: list[str]) -> str:
     return "(" + " or ".join(f"coalesce({h} in (select hash from {TABLE}), false)" for h in hashes) + ")"
+
+
+def without_suppressed(source: str, table: pa.Table) -> tuple[pa.Table, int]:
+    """Rows fetched from an API (GA4) without those of suppressed people, and how many were left out."""
+    import pyarrow.compute as pc
+
+    suppressed = current()
+    if not suppressed or not table.num_rows:
+        return table, 0
+    with duckdb.connect() as con:
+        prepare(con, suppressed.hashes)
+        con.register("hg_fetched", table)
+        test = row_matches(source, table.column_names)
+        theirs = con.sql(f"select coalesce({test}, false) as theirs from hg_fetched").to_arrow_table()["theirs"]
+    kept = table.filter(pc.invert(theirs.combine_chunks()))
+    return kept, table.num_rows - kept.num_rows
