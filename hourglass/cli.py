@@ -170,6 +170,13 @@ def _retention(_: argparse.Namespace) -> None:
 
     removed = retention.run()
     print(f"removed {removed.counts()['partitions']} partitions and {removed.counts()['files']} files")
+    if _dagster_has_runs():
+        from dagster import DagsterInstance
+
+        from hourglass.assets.privacy import purge_forget_runs
+
+        with DagsterInstance.get() as instance:
+            print(f"deleted {purge_forget_runs(instance)} finished runs of the job forget from Dagster's storage")
     for dataset, days in removed.partitions.items():
         print(f"  {dataset}: {', '.join(days)}")
 

@@ -358,7 +358,8 @@ def forget_customers(path: Path, customer_keys: Iterable[str], alias: Callable[[
         with con:
             con.execute("begin immediate")
             con.executemany(
-                "update messages set customer_key = ? where customer_key = ?", [(alias(k), k) for k in keys]
+                "update messages set customer_key = ?, reason = null where customer_key = ?",
+                [(alias(k), k) for k in keys],
             )
         con.execute("vacuum")
         con.execute("pragma wal_checkpoint(truncate)")

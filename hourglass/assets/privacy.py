@@ -40,22 +40,34 @@ def forget():
     forget_person()
 
 
+def purge_forget_runs(instance: dg.DagsterInstance) -> int:
+    """Delete the finished runs of the job `forget` from Dagster's storage: their run config holds the identifier
+    they were launched with. How many went."""
+    finished = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="forget", statuses=finished))
+    for run in runs:
+        instance.delete_run(run.run_id)
+    return len(runs)
+
+
 @dg.asset(
     group_name="privacy",
     kinds={"python"},
     description="Removes lake partitions, landing files, quarantine, outbox and receipts older than their retention "
-    "period (docs/configuration.md), and says what it removed.",
+    "period (docs/configuration.md), and the finished runs of the job `forget`; says what it removed.",
 )
 def privacy_retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from hourglass.privacy import retention
 
     removed = retention.run(asked_by=f"dagster run {context.run_id}")
+    purged = purge_forget_runs(context.instance)
     context.log.info(
         f"retention removed {removed.counts()['partitions']} partitions, {removed.counts()['files']} files"
     )
     return dg.MaterializeResult(
         metadata={
             **removed.counts(),
+            "forget_runs_deleted": purged,
             "removed_partitions": dg.MetadataValue.json(removed.partitions),
             "removed_files": dg.MetadataValue.json(removed.files),
             "periods_days": dg.MetadataValue.json(retention.periods()),

@@ -64,12 +64,9 @@ def _parquet_rows(con, glob: str, source: str | None = None, quarantine: bool = 
 
 
 def _warehouse(person: Person, keys: list[str]) -> dict[str, list]:
-    from hourglass.privacy.identifiers import identity_sources
-
     path = settings.warehouse_path()
     if not path.exists():
         return {}
-    models = {identity.model: source for source, identity in identity_sources().items()}
     found = {}
     with duckdb.connect(str(path), read_only=True) as con:
         rows.prepare(con, person, keys)
@@ -80,7 +77,7 @@ def _warehouse(person: Person, keys: list[str]) -> dict[str, list]:
         ).fetchall()
         for (name,) in sorted(relations):
             columns = [c for (c, *_) in con.execute(f'describe "{name}"').fetchall()]
-            test = rows.matches(columns, models.get(name))
+            test = rows.matches(columns)
             if test is None:
                 continue
             result = con.execute(f'select * from "{name}" where {test}')

@@ -37,6 +37,8 @@ def forget(option: str, value: str, reason: str | None = None, asked_by: str | N
     removed = {
         "landing_rows": landing_files(person),
         "lake_rows": parquet_files(settings.lake_dir(), person, message_keys),
+        # HOURGLASS_ENGINE=spark: the cluster's tables are Parquet files under HOURGLASS_HOME/spark/
+        "spark_rows": parquet_files(settings.home() / "spark", person, message_keys),
         "warehouse_rows": warehouse(person, message_keys),
         "outbox_messages": outbox(person, message_keys),
         "ad_rows": ad_files(message_keys),
@@ -65,6 +67,8 @@ def _visible(path: Path, root: Path) -> bool:
 def parquet_files(root: Path, person: Person, message_keys: list[str]) -> int:
     """Every Parquet file under `root` rewritten without the person's rows; how many rows went."""
     removed = 0
+    if not root.exists():
+        return 0
     with duckdb.connect() as con:
         rows.prepare(con, person, message_keys)
         for path in sorted(root.rglob("*.parquet")):
@@ -98,7 +102,6 @@ def warehouse(person: Person, message_keys: list[str]) -> int:
     path = settings.warehouse_path()
     if not path.exists():
         return 0
-    models = {identity.model: source for source, identity in ids.identity_sources().items()}
     removed = 0
     with duckdb.connect(str(path)) as con:
         rows.prepare(con, person, message_keys)
@@ -114,7 +117,7 @@ def warehouse(person: Person, message_keys: list[str]) -> int:
                     [database, schema, table],
                 ).fetchall()
             ]
-            test = rows.matches(columns, models.get(table))
+            test = rows.matches(columns)  # staging tables too: their columns are named as the source's
             if test is not None:
                 removed += con.execute(f'delete from "{database}"."{schema}"."{table}" where {test}').fetchall()[0][0]
         if removed:

@@ -40,21 +40,29 @@ def _hashed(identifier: str) -> str:
     return f"coalesce({ids.hash_sql(identifier, sup.SALT_VARIABLE)} in (select hash from {sup.TABLE}), false)"
 
 
-def _hashed_in(kind: str, column: str) -> str:
-    value = ids.value_sql(kind, f'"{column}"')
-    return _hashed(f"'{kind}:' || {value}")
+def _identifier_columns() -> dict[str, list[str]]:
+    """Column name -> the identifiers (SQL over `{column}`) a column of that name holds, in any table: the names
+    int_identity_links gives each source's key and identifier columns (subscriber_id, visitor_id, email, ...)."""
+    found: dict[str, list[str]] = {}
+    for identity in ids.identity_sources().values():
+        found.setdefault(identity.key, []).append(f"'record:{identity.prefix}:' || {ids.id_sql('{column}')}")
+        for kind, column in identity.identifiers.items():
+            found.setdefault(column, []).append(f"'{kind}:' || {ids.value_sql(kind, '{column}')}")
+    return {column: list(dict.fromkeys(values)) for column, values in found.items()}
 
 
 def generic_matches(columns: Iterable[str]) -> list[str]:
+    """Tests by column name: the person's customer keys, record ids and message keys, and any column named as a
+    source's identifier (hashed and looked up in the person's hashes)."""
     names = {c.lower(): c for c in columns}
     tests = []
     for column, table in (("customer_key", KEYS), ("record_id", RECORDS), ("anchor_record_id", RECORDS),
                           ("message_key", MESSAGES)):  # fmt: skip
         if column in names:
             tests.append(_in(names[column], table))
-    for kind in ("email", "phone"):
-        if kind in names:
-            tests.append(_hashed_in(kind, names[kind]))
+    for column, identifiers in _identifier_columns().items():
+        if column in names:
+            tests += [_hashed(i.replace("{column}", f'"{names[column]}"')) for i in identifiers]
     if "identifier_type" in names and "identifier_value" in names:
         tests.append(_hashed("identifier_type || ':' || trim(identifier_value)"))
     return tests

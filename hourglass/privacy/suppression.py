@@ -45,13 +45,15 @@ class Suppression:
 
 
 def _connect(readonly: bool = False) -> sqlite3.Connection | None:
-    path = settings.ledger_path()
     if readonly:
+        if not (settings.home() / "ledger").is_dir():  # (ledger_path() makes the folder: a load must not)
+            return None
+        path = settings.ledger_path()
         if not path.exists():
             return None
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     else:
-        con = sqlite3.connect(path, timeout=60, isolation_level=None)
+        con = sqlite3.connect(settings.ledger_path(), timeout=60, isolation_level=None)
         con.execute("pragma journal_mode=wal")
         con.executescript(SCHEMA)
     return con
