@@ -153,15 +153,24 @@ def _person(args: argparse.Namespace) -> tuple[str, str]:
 
 def _forget(args: argparse.Namespace) -> None:
     from hourglass.privacy.forget import forget
+    from hourglass.privacy.person import UnknownIdentifier
 
-    for name, value in forget(*_person(args), reason=args.reason).items():
+    try:
+        result = forget(*_person(args), reason=args.reason)
+    except UnknownIdentifier as exc:
+        sys.exit(str(exc))
+    for name, value in result.items():
         print(f"{name}: {value}")
 
 
 def _export_person(args: argparse.Namespace) -> None:
     from hourglass.privacy.export import export_person
+    from hourglass.privacy.person import UnknownIdentifier
 
-    result = export_person(*_person(args), out=Path(args.out), reason=args.reason)
+    try:
+        result = export_person(*_person(args), out=Path(args.out), reason=args.reason)
+    except UnknownIdentifier as exc:
+        sys.exit(str(exc))
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
 
 

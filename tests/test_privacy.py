@@ -403,3 +403,19 @@ def test_redaction_takes_out_phone_numbers_and_keeps_other_numbers():
     )
     assert redact("bad recipient 06-98765432") == "bad recipient [redacted]"
     assert redact("timeout after 120000 ms on port 2525") == "timeout after 120000 ms on port 2525"
+
+
+def test_forget_from_the_command_line(home, monkeypatch, capsys):
+    """`hourglass forget` on a home with landing files only (nothing built yet): the identifier alone is enough."""
+    from hourglass.cli import main
+
+    monkeypatch.setenv("HOURGLASS_PRIVACY_SALT", "s")
+    other = {"ticket_id": "TK-2", "email": "someone@example.nl", "opened_at": _ts(1), "channel": "email",
+             "category": "other", "is_complaint": "true", "status": "open"}  # fmt: skip
+    path = write_landing(home, "service_tickets", f"service_tickets_{AS_OF}.csv", [*PLANTED["service_tickets"], other])
+    main(["forget", "--email", EMAIL.upper(), "--reason", "request 9"])
+    assert "landing_rows: 1" in capsys.readouterr().out
+    assert [r["ticket_id"] for r in csv.DictReader(path.open(encoding="utf-8-sig"))] == ["TK-2"]
+    with pytest.raises(SystemExit, match="not one by hourglass' rules"):
+        main(["forget", "--email", "not an address"])
+    assert [e["action"] for e in audit.entries()] == ["forget"]

@@ -8,12 +8,14 @@ record itself is theirs by its record key). Without a warehouse (nothing built y
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import duckdb
 
 from hourglass import settings
 from hourglass.privacy import identifiers as ids
+from hourglass.sources import EMAIL_PATTERN
 
 # What the command line asks for -> the identifier kind int_identity_links uses.
 KINDS = {"email": "email", "phone": "phone", "customer_id": "crm_id"}
@@ -42,7 +44,7 @@ class Person:
 def resolve(option: str, value: str) -> Person:
     kind = KINDS[option]
     normal = ids.normalise(kind, value)
-    if not normal:
+    if not normal or (kind == "email" and not re.fullmatch(EMAIL_PATTERN, normal)):
         raise UnknownIdentifier(f"the {option} given is not one by hourglass' rules (docs/sources.md)")
     person = Person(kind=kind, hashes={ids.hashed(ids.identifier(kind, normal))})
     if not settings.warehouse_path().exists():
