@@ -31,11 +31,10 @@ IDENTITY_LINKS = settings.DBT_PROJECT_DIR / "models" / "intermediate" / "int_ide
 
 @dataclass(frozen=True)
 class SourceIdentity:
-    """One source: its record prefix in identity_map, the staging model, its key column and identifier columns."""
+    """One source: its record prefix in identity_map, its key column and identifier columns."""
 
     source: str
     prefix: str
-    model: str
     key: str
     identifiers: dict[str, str]  # identifier kind -> column
 
@@ -48,8 +47,8 @@ def identity_sources() -> dict[str, SourceIdentity]:
     if not found:
         raise RuntimeError(f"{IDENTITY_LINKS} no longer sets `sources`: hourglass/privacy/identifiers.py reads it")
     sources = {}
-    for source, prefix, model, key, identifiers in ast.literal_eval(found.group(1)):
-        sources[source] = SourceIdentity(source, prefix, model, key, identifiers)
+    for source, prefix, _model, key, identifiers in ast.literal_eval(found.group(1)):
+        sources[source] = SourceIdentity(source, prefix, key, identifiers)
     return sources
 
 
