@@ -1,13 +1,14 @@
 -- Every record that tells something about a person, with each identifier it carries: one row per
 -- (record, identifier). Records sharing an identifier belong to the same person, unless the identifier is
 -- shared by too many people (int_identity_guarded_links). Add a source or identifier by adding a line here:
--- its model, key and identifiers (type: column).
+-- its model, key and identifiers (type: column). The event sources are read through models that keep each
+-- combination of a record's identifiers once (int_esp_identifiers, int_ga4_visitors), not every event.
 -- A clicked e-mail link carries the visitor id that GA4 reports: it ties the web visitor to the address.
 {% set sources = [
     ('crm_customers', 'crm', 'stg_crm_customers', 'customer_id', {'crm_id': 'customer_id', 'email': 'email', 'phone': 'phone'}),
     ('leads', 'lead', 'stg_leads', 'lead_id', {'email': 'email', 'phone': 'phone'}),
-    ('esp_events', 'esp', 'stg_esp_events', 'subscriber_id', {'email': 'email', 'visitor_id': 'tracking_id'}),
-    ('ga4_web', 'ga4', 'stg_ga4_web', 'visitor_id', {'visitor_id': 'visitor_id'}),
+    ('esp_events', 'esp', 'int_esp_identifiers', 'subscriber_id', {'email': 'email', 'visitor_id': 'tracking_id'}),
+    ('ga4_web', 'ga4', 'int_ga4_visitors', 'visitor_id', {'visitor_id': 'visitor_id'}),
     ('erp_orders', 'order', 'stg_erp_order_lines', 'order_id', {'crm_id': 'customer_id', 'email': 'email'}),
     ('subscriptions', 'subscription', 'stg_subscriptions', 'subscription_id', {'crm_id': 'customer_id'}),
     ('service_tickets', 'ticket', 'stg_service_tickets', 'ticket_id', {'crm_id': 'customer_id', 'email': 'email'}),

@@ -1,3 +1,4 @@
+{{ config(materialized='view') }}
 -- Why records were merged, or kept apart: per identifier, the records it touched and whether it linked them.
 -- An analyst asking "why are these two one customer?" finds the identifier here.
 select
