@@ -149,6 +149,9 @@ def _texts_of_sqlite(path: Path) -> list[str]:
     return texts
 
 
+DECODED: set[str] = set()  # the top folders (or files) under HOURGLASS_HOME whose files a scan decoded
+
+
 def scan(home: Path, needles: list[str]) -> list[tuple[str, str]]:
     """(file, needle) for every needle found in any file under `home`: decoded contents of Parquet, DuckDB and
     SQLite files, and the raw bytes of every file (UTF-8 and Latin-1, case ignored)."""
@@ -165,6 +168,8 @@ def scan(home: Path, needles: list[str]) -> list[tuple[str, str]]:
         elif data[8:12] == b"DUCK":
             texts += _texts_of_duckdb(path)
             decoded += 1
+        if len(texts) > 2:
+            DECODED.add(path.relative_to(home).parts[0])
         text = "\n".join(texts).lower()
         found += [(str(path.relative_to(home)), n) for n in needles if n.lower() in text]
     assert decoded > 10, "the scan decoded too few files to mean anything"
@@ -180,6 +185,8 @@ def test_scan_finds_the_planted_person_before_forgetting(planted):
     home, _ = planted
     places = {file.split("/")[0] for file, _ in scan(home, NEEDLES)}
     assert {"landing", "lake", "warehouse.duckdb", "outbox"} <= places
+    # Parquet, the warehouse, the ledger and Dagster's own SQLite storage were read as tables, not only as bytes
+    assert {"lake", "warehouse.duckdb", "ledger", "dagster"} <= DECODED
     assert any(EMAIL in p.read_text().lower() for p in (home / "outbox").rglob("*.jsonl"))
 
 
