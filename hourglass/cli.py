@@ -146,6 +146,58 @@ def _spark(args: argparse.Namespace) -> None:
         print(f"running: Thrift server on 127.0.0.1:{cluster.thrift_port}" if cluster else "not running")
 
 
+def _person(args: argparse.Namespace) -> tuple[str, str]:
+    ((option, value),) = [(o, v) for o in ("email", "phone", "customer_id") if (v := getattr(args, o, None))]
+    return option, value
+
+
+def _forget(args: argparse.Namespace) -> None:
+    from hourglass.privacy.forget import forget
+    from hourglass.privacy.person import UnknownIdentifier
+
+    try:
+        result = forget(*_person(args), reason=args.reason)
+    except UnknownIdentifier as exc:
+        sys.exit(str(exc))
+    for name, value in result.items():
+        print(f"{name}: {value}")
+
+
+def _export_person(args: argparse.Namespace) -> None:
+    from hourglass.privacy.export import export_person
+    from hourglass.privacy.person import UnknownIdentifier
+
+    try:
+        result = export_person(*_person(args), out=Path(args.out), reason=args.reason)
+    except UnknownIdentifier as exc:
+        sys.exit(str(exc))
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+
+
+def _retention(_: argparse.Namespace) -> None:
+    from hourglass.privacy import retention
+
+    removed = retention.run()
+    print(f"removed {removed.counts()['partitions']} partitions and {removed.counts()['files']} files")
+    if _dagster_has_runs():
+        from dagster import DagsterInstance
+
+        from hourglass.assets.privacy import purge_forget_runs
+
+        with DagsterInstance.get() as instance:
+            print(f"deleted {purge_forget_runs(instance)} finished runs of the job forget from Dagster's storage")
+    for dataset, days in removed.partitions.items():
+        print(f"  {dataset}: {', '.join(days)}")
+
+
+def _person_arguments(parser: argparse.ArgumentParser) -> None:
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email")
+    who.add_argument("--phone")
+    who.add_argument("--customer-id", dest="customer_id")
+    parser.add_argument("--reason", help="the request's reference, for the audit log (no personal data)")
+
+
 def _docs(_: argparse.Namespace) -> None:
     from hourglass import sourcedocs
 
@@ -216,6 +268,17 @@ def main(argv: list[str] | None = None) -> None:
     cluster = sub.add_parser("spark", help="start, stop or show the local Spark cluster of HOURGLASS_ENGINE=spark")
     cluster.add_argument("action", choices=["start", "stop", "status"])
     cluster.set_defaults(func=_spark)
+
+    forget = sub.add_parser("forget", help="erase one person everywhere under HOURGLASS_HOME (docs/privacy.md)")
+    _person_arguments(forget)
+    forget.set_defaults(func=_forget)
+
+    export = sub.add_parser("export-person", help="everything held on one person as one JSON file")
+    _person_arguments(export)
+    export.add_argument("--out", required=True, help="the JSON file to write")
+    export.set_defaults(func=_export_person)
+
+    sub.add_parser("retention", help="remove what is older than its retention period").set_defaults(func=_retention)
 
     sub.add_parser("docs", help="rewrite docs/sources.md from the landing contracts").set_defaults(func=_docs)
 

@@ -12,6 +12,7 @@ from hourglass.alerts import run_failure_alert
 from hourglass.assets.activation import build_activation_assets
 from hourglass.assets.ingest import ingest_assets
 from hourglass.assets.models import effect_models, middle_models
+from hourglass.assets.privacy import forget, privacy_retention, retention_job, retention_schedule
 from hourglass.assets.report import kpi_report
 from hourglass.assets.steps import step_assets
 from hourglass.assets.web import ga4_web
@@ -28,7 +29,7 @@ activation_assets = build_activation_assets()
 # Both jobs take the event models' daily partitions (Dagster infers them): a run's partition is its day.
 nightly_job = dg.define_asset_job(
     "nightly",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("privacy"),  # retention runs on its own
     description="The whole hourglass: ingest every source, build the dbt middle, activate every campaign.",
 )
 
@@ -53,13 +54,23 @@ def abandoner_journey_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunR
 
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, ga4_web, *middle_models, *step_assets, *activation_assets, effect_models, kpi_report],
-    jobs=[nightly_job, abandoner_job, freshness_job],
+    assets=[
+        *ingest_assets,
+        ga4_web,
+        *middle_models,
+        *step_assets,
+        *activation_assets,
+        effect_models,
+        kpi_report,
+        privacy_retention,
+    ],
+    jobs=[nightly_job, abandoner_job, freshness_job, forget, retention_job],
     schedules=[
         # 02:00 for the latest partition, which is today (end_offset=1)
         dg.build_schedule_from_partitioned_job(nightly_job, hour_of_day=2, minute_of_hour=0),
         abandoner_journey_schedule,
         freshness_schedule,
+        retention_schedule,
     ],
     asset_checks=freshness_checks,
     sensors=[landing_files_sensor, run_failure_alert],

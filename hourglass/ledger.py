@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,3 +342,25 @@ class Ledger:
         return Counter(
             dict(self._con.execute(f"select status, count(*) from messages {where} group by status", args).fetchall())
         )
+
+
+def forget_customers(path: Path, customer_keys: Iterable[str], alias: Callable[[str], str]) -> list[str]:
+    """Erasure: the keys of every message to these customers, whose customer_key becomes `alias(key)` (a salted
+    hash). The keys and their states stay, so a message already sent is never sent again; nothing in the ledger
+    names the person any more. Freed pages are zeroed and the file vacuumed, so the old values leave the file too."""
+    keys = sorted(set(customer_keys))
+    if not keys or not path.exists():
+        return []
+    with Ledger(path) as ledger, ledger._lock:
+        con = ledger._con
+        con.execute("pragma secure_delete = on")
+        message_keys = [k for (k,) in ledger._select("select key from messages where customer_key in ({marks})", keys)]
+        with con:
+            con.execute("begin immediate")
+            con.executemany(
+                "update messages set customer_key = ?, reason = null where customer_key = ?",
+                [(alias(k), k) for k in keys],
+            )
+        con.execute("vacuum")
+        con.execute("pragma wal_checkpoint(truncate)")
+    return message_keys

@@ -57,6 +57,7 @@ def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 "rows_in": rows_in,
                 "rows_loaded": sum(r.rows_loaded for r in results),
                 "rows_quarantined": quarantined,
+                "rows_erased": sum(r.rows_erased for r in results),  # forgotten people delivered again (privacy/)
                 "quarantined_share": share,
                 "load_dates": dg.MetadataValue.json(
                     {

@@ -45,6 +45,7 @@ def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.Materiali
     return dg.MaterializeResult(
         metadata={
             "rows_loaded": result.rows,
+            "rows_erased": result.erased,  # forgotten people's rows, left out (docs/privacy.md)
             "days_fetched": len(result.days),
             "days_with_rows": len(fetched),
             "days_empty": len(empty),  # written as zero-row partitions

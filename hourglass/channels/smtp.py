@@ -19,6 +19,7 @@ import dagster as dg
 from hourglass.channels import ChannelUnavailable
 from hourglass.channels.mime import EmailBuilder, Unsendable
 from hourglass.ledger import Outcome
+from hourglass.redact import redact
 
 TLS_MODES = ("starttls", "implicit", "off")
 
@@ -154,7 +155,7 @@ class SmtpSender:
 
     @staticmethod
     def _refused(message: dict[str, Any], code: int, text: bytes | str) -> Outcome:
-        reason = f"SMTP {code}: {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+        reason = redact(f"SMTP {code}: {text.decode(errors='replace') if isinstance(text, bytes) else text}")
         # 5xx is permanent (bad address, policy); 4xx asks to try again later.
         return Outcome(message["key"], "rejected" if code >= 500 else "failed", reason)
 

@@ -22,6 +22,7 @@ from google.api_core import exceptions, retry
 
 from hourglass import lake
 from hourglass.ga4 import MAX_PAGE, SOURCE  # noqa: F401  (part of this module's interface)
+from hourglass.privacy import suppression
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class FetchResult:
     days: list[DayReport] = field(default_factory=list)
     rows: int = 0
     requests: int = 0
+    erased: int = 0  # rows of forgotten people (privacy/suppression.py), left out before writing
 
 
 def make_client(endpoint: str = "", credentials_file: str = "") -> BetaAnalyticsDataClient:
@@ -299,6 +301,8 @@ def load(
     result = FetchResult()
     for first, last in ranges(days_to_fetch(loaded_days(), start, end, refetch_days)):
         table, meta, requests = fetch(client, property_id, first, last, page_size, policy, timeout)
+        table, erased = suppression.without_suppressed(SOURCE, table)
+        result.erased += erased
         result.requests += requests
         result.days += write_days(table, meta, first, last, fetched_for=end)
         result.rows += table.num_rows

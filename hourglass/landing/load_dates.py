@@ -36,11 +36,13 @@ from hourglass.landing.contract_sql import (
     repeated_keys,
     sql_str,
 )
+from hourglass.privacy import scrub, suppression
 from hourglass.sources import RESERVED_PREFIX, SourceContract
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 # A source column may not take the names of the columns the lake adds (nor start with RESERVED_PREFIX).
 _LAKE_COLUMNS = (lake.PARTITION_COLUMN, lake.SOURCE_FILE_COLUMN)
+_CHECKED = "suppression_checked"  # in _files.json: the suppression list's version the files were checked against
 
 
 class LandingError(ValueError):
@@ -55,6 +57,7 @@ class LoadResult:
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    rows_erased: int = 0  # rows of forgotten people, left out of the landing file before loading (privacy/)
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
 
@@ -277,17 +280,29 @@ def fingerprint(files: list[Path]) -> list[list]:
 
 
 def load_date(contract: SourceContract, day: date, files: list[Path], force: bool = False) -> LoadResult:
-    """Load every landing file of one load date into the lake, replacing that partition."""
+    """Load every landing file of one load date into the lake, replacing that partition.
+
+    Rows of people on the suppression list (forgotten) are first removed from the landing files themselves and
+    counted as erased: rows in = rows loaded + rows quarantined + rows erased.
+    """
     result = LoadResult(source=contract.name, load_date=day, files=[f.name for f in files])
     marker = lake.partition_dir(lake.raw_dataset(contract.name), day) / "_files.json"
+    stored = json.loads(marker.read_text()) if marker.exists() else None
+    suppressed = suppression.current()
+    # Files unchanged since they were checked against this version of the list need no second look.
+    if suppressed and not (
+        stored and stored["files"] == fingerprint(files) and stored.get(_CHECKED) == suppressed.version
+    ):
+        result.rows_erased = sum(scrub.scrub_file(f, contract, suppressed.hashes) for f in files)
     files_print = fingerprint(files)
-    if not force and marker.exists():
-        stored = json.loads(marker.read_text())
-        if stored["files"] == files_print:
-            for key in ("rows_in", "rows_loaded", "rows_quarantined", "reasons"):
-                setattr(result, key, stored[key])
-            result.skipped = True
-            return result
+    if not force and stored and stored["files"] == files_print:
+        for key in ("rows_in", "rows_loaded", "rows_quarantined", "reasons"):
+            setattr(result, key, stored[key])
+        result.rows_erased = stored.get("rows_erased", 0)
+        result.skipped = True
+        if suppressed and stored.get(_CHECKED) != suppressed.version:
+            scrub.write_atomically(marker, json.dumps({**stored, _CHECKED: suppressed.version}).encode())
+        return result
 
     headers = {f: _check_structure(f, contract) for f in files if f.stat().st_size > 0}
     datasets = [lake.raw_dataset(contract.name), lake.quarantine_dataset(contract.name)]
@@ -298,6 +313,7 @@ def load_date(contract: SourceContract, day: date, files: list[Path], force: boo
             )
         if not headers:  # only empty files: the day still has a (zero-row) table
             _write_empty(con, contract, rows_dir / "empty.parquet")
+        result.rows_in += result.rows_erased
         (rows_dir / "_files.json").write_text(
             json.dumps(
                 {
@@ -305,7 +321,9 @@ def load_date(contract: SourceContract, day: date, files: list[Path], force: boo
                     "rows_in": result.rows_in,
                     "rows_loaded": result.rows_loaded,
                     "rows_quarantined": result.rows_quarantined,
+                    "rows_erased": result.rows_erased,
                     "reasons": result.reasons,
+                    _CHECKED: suppressed.version,
                 }
             )
         )
