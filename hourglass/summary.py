@@ -128,9 +128,8 @@ def effects() -> list[dict]:
     if not settings.warehouse_path().exists():
         return []
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
-        if not con.execute(
-            "select count(*) from information_schema.tables where table_name = 'campaign_effect_overall'"
-        ).fetchone()[0]:
+        tables = con.execute("select table_name from information_schema.tables").fetchall()
+        if ("campaign_effect_overall",) not in tables:
             return []
         found = (
             con.sql(
