@@ -154,5 +154,6 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
             "phone": cols["phone"],
             "country": cols["country"],
             "consent": {purpose: (consent_value[purpose], consent_at[purpose]) for purpose in CONSENT_PURPOSES},
+            "planted_defect": row_person[plant.used],  # their latest record has one: the loader may quarantine it
         },
     )

@@ -125,8 +125,10 @@ class Known:
         self.workshop_orders = self._orders_with(lines & (self.book.l_cat == WORKSHOP))
         self.click_day = self.clicks.time // f.DAY
         # whom the generator can name: a CRM customer with an address of their own (a shared family or office
-        # address may join two persons into one customer, whose key the generator cannot know)
+        # address may join two persons into one customer, whose key the generator cannot know) and a record the
+        # loader reads (one with a planted defect may be quarantined, and the warehouse never knows them)
         self.nameable = self.p.has_crm & (self.p.shared_group < 0)
+        self.nameable[self.crm.known["planted_defect"]] = False
 
     def _orders_with(self, line_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         orders = np.unique(self.book.l_order[line_mask])
