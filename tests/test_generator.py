@@ -328,3 +328,29 @@ def test_lapsing_regulars_keep_their_magazine_and_stopped_buying(out, planted):
         and all(18 <= (b - a).days <= 52 for a, b in pairwise(sorted(days[who])))
     ]  # fmt: skip
     assert len(lapsing) >= planted["sources"]["subscriptions"]["facts"]["lapsing_regulars_with_active_magazine"] > 0
+
+
+def test_past_campaigns_land_as_receipts_and_match_their_truth(out, planted):
+    """The campaign history (history.py): receipts in the activation's schema under landing/activation_receipts,
+    one partition per send window, whose treated and held-out people per campaign are what planted.json says."""
+    from hourglass.activation import RECEIPT_SCHEMA
+
+    files = sorted((out / "activation_receipts").glob("load_date=*/*.parquet"))
+    assert files
+    rows = []
+    for path in files:
+        table = pq.read_table(path)
+        assert table.schema.remove_metadata().equals(RECEIPT_SCHEMA)
+        assert {str(d) for d in table.column("send_window").to_pylist()} == {path.parent.name.split("=")[1]}
+        rows += table.to_pylist()
+    people = defaultdict(set)
+    for r in rows:
+        if r["status"] in ("sent", "held_out"):
+            people[(r["campaign"], r["status"])].add((r["send_window"], r["customer_key"]))
+    truth = planted["campaign_history"]["campaigns"]
+    for name, t in truth.items():
+        assert len(people[(name, "sent")]) == t["treated"] and len(people[(name, "held_out")]) == t["held_out"]
+        assert max(r["send_window"] for r in rows if r["campaign"] == name).isoformat() == t["last_send_window"]
+    assert [t["planted_uplift"] for t in truth.values() if t["direction"] == "none"] == [0.0]
+    positive = [t["planted_uplift"] for t in truth.values() if t["direction"] == "positive"]
+    assert min(positive) >= 0 and sum(u > 0 for u in positive) >= 3  # a tiny campaign may draw no effect
