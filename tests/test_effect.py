@@ -128,25 +128,34 @@ def test_the_demo_measures_its_past_campaigns(demo_effects):
         assert found.loc[name, "send_windows"] == t["send_windows"]
 
 
+# Below this many people in either group the normal approximation is no guide (see the test below).
+ENOUGH = 20
+
+
 def test_each_planted_uplift_lies_within_its_interval(demo_effects):
-    """The planted uplift is the exact difference the messages made among the people of each campaign's experiment
-    (history.py: a coin per person and send day, a conversion added where the message made it). The estimator's
-    95% interval covers such a difference in about 95 of 100 experiments when both groups are large enough for
-    the normal approximation (test_a_known_effect_is_recovered_within_its_interval above shows it); with the
-    demo's four such campaigns, a seed covers all four with chance about 0.95^4 = 0.81. The demo's seed (42, as of
-    2026-11-20) is one where it holds, so a change that moves an estimate away from its truth (a receipt lost on
-    the way into the lake, a customer key the identity does not know, a conversion counted in the wrong window)
-    fails here. A campaign whose holdout is below effect_min_group_size (the welcome campaign: a few new members a
-    month, a tenth held out) gets "holdout too small to tell" from the model itself and no coverage claim: with a
-    handful of held-out people the normal approximation does not hold."""
+    """The coverage argument. campaign_effect_overall counts each person once, at the first send window they were
+    in a campaign's experiment; whether they were held out is drawn per person (activation.in_holdout, a hash),
+    independently of everything else about them. The planted uplift is the exact difference the messages made
+    among those people (history.py: a coin per person and send day, a conversion added where the message made
+    one), so the difference in conversion rates estimates it without bias, and with independent people the
+    estimator's 95% interval (normal approximation, unpooled standard error) covers it in about 95 of 100 draws,
+    a little more as Neyman's variance is conservative for such a sample effect
+    (test_a_known_effect_is_recovered_within_its_interval above measures it on simulated experiments).
+
+    That holds when both groups hold enough people: with a handful held out, often none converting, the holdout
+    rate's standard error is zero and the interval far too narrow. So the check is on the campaigns with at least
+    ENOUGH people in each group: three on the demo's data (the campaign without an effect among them), all covered
+    with chance about 0.95^3 = 0.86. The demo's seed (42, as of 2026-11-20) is one where they are, so a change that
+    moves an estimate away from its truth (a receipt lost on the way into the lake, a customer key the identity
+    does not know, a conversion counted outside its window, a person counted twice) fails here. The campaigns with
+    fewer (cross-sell and welcome: a tenth or so of a few dozen people) get "holdout too small to tell"."""
     found, truth = demo_effects
-    smallest = settings.dbt_vars()["effect_min_group_size"]
-    checked = 0
+    checked = []
     for name, t in truth.items():
         row = found.loc[name]
-        if row.held_out < smallest or row.treated < smallest:
-            assert row.verdict in ("holdout too small to tell", "no holdout")
+        if min(row.treated, row.held_out) < ENOUGH:
+            assert row.verdict == "holdout too small to tell"
             continue
         assert row.uplift_ci_low <= t["planted_uplift"] <= row.uplift_ci_high, (name, t["planted_uplift"], row)
-        checked += 1
-    assert checked >= 4
+        checked.append(name)
+    assert len(checked) >= 3 and [n for n in checked if truth[n]["direction"] == "none"]

@@ -16,7 +16,8 @@ The planted effect: for every person in a campaign's experiment on a send day (t
 the campaign's PLANTED_CHANCE decides whether the message would make them convert; a treated person whose coin
 says yes and who would not have converted anyway gets a conversion (a ticket order) on a day within the
 attribution window. The true uplift is then exact: the share of the experiment's people whose coin says yes and
-who would not have converted without the message, recorded per campaign in planted.json (`campaign_history`).
+who would not have converted without the message, each person at their first send window (what
+campaign_effect_overall measures), recorded per campaign in planted.json (`campaign_history`).
 Lapsing regulars' orders are left alone (their story is planted in orders.py), so their coin always says no.
 """
 
@@ -53,10 +54,10 @@ from .people import People
 # The abandoner campaign has no history: the sample's web data knows who abandoned a sign-up only for the last
 # week's tracked visitors (web.py), after every past send day.
 PLANTED_CHANCE = {
-    "welcome_new_members": 0.3,
-    "cross_sell_workshop_to_theatre": 0.3,
-    "winback_lapsed": 0.25,
-    "reengage_declining": 0.25,
+    "welcome_new_members": 0.35,
+    "cross_sell_workshop_to_theatre": 0.35,
+    "winback_lapsed": 0.3,
+    "reengage_declining": 0.3,
     "churn_risk_valuable": 0.0,  # the campaign without an effect
 }
 HISTORY_DAYS = 2 * 365
@@ -151,19 +152,17 @@ def _rule_members(name: str, k: Known, d: int) -> np.ndarray:
     if name == "welcome_new_members":  # joined in the 30 days before
         joined = np.where(p.crm_created >= 0, p.crm_created // f.DAY, -1)
         chosen = (joined >= d - 30) & (joined < d)
-    elif name == "winback_lapsed":  # bought at least twice, nothing for half a year to two years
+    elif name == "winback_lapsed":  # bought, then nothing for half a year to two years
         last = k.last_before(k.order_person, k.order_day, d)
-        chosen = (k.count_between(k.order_person, k.order_day, 0, d) >= 2) & (last >= d - 720) & (last < d - 180)
+        chosen = (last >= d - 720) & (last < d - 180)
     elif name == "churn_risk_valuable":  # a subscriber who bought before and stopped some months ago
         last = k.last_before(k.order_person, k.order_day, d)
-        chosen = p.subscriber & (last >= d - 365) & (last < d - 90)
-    elif name == "cross_sell_workshop_to_theatre":  # a workshop in the last year, never a ticket
-        workshop = k.last_before(*k.workshop_orders, d)
-        ticket = k.last_before(*k.ticket_orders, d)
-        chosen = (workshop >= d - 365) & (ticket < 0)
-    elif name == "reengage_declining":  # clicked newsletters before, not in the last 90 days
-        before = k.count_between(k.clicks.person, k.click_day, d - 365, d - 90)
-        chosen = (before >= 2) & (k.count_between(k.clicks.person, k.click_day, d - 90, d) == 0)
+        chosen = p.subscriber & (last < d - 90)
+    elif name == "cross_sell_workshop_to_theatre":  # a workshop, never a ticket
+        chosen = (k.last_before(*k.workshop_orders, d) >= 0) & (k.last_before(*k.ticket_orders, d) < 0)
+    elif name == "reengage_declining":  # clicked a newsletter before, not in the last 90 days
+        before = k.count_between(k.clicks.person, k.click_day, d - 720, d - 90)
+        chosen = (before >= 1) & (k.count_between(k.clicks.person, k.click_day, d - 90, d) == 0)
     else:
         return np.zeros(0, np.int64)
     return np.flatnonzero(chosen & k.nameable)
@@ -339,17 +338,19 @@ def plant(
         effect = coins[name]
         if PLANTED_CHANCE[name]:
             effect = effect & ~_converted(k, goal, window, e, planted[name])
-        days = sorted(set(e.day.tolist()))
+        first = np.unique(e.person, return_index=True)[1]  # exposures are in send order
+        days = sorted(set(e.day[first].tolist()))
         truth[name] = {
             **meta[name],
+            "people": int(len(first)),
             "send_windows": len(days),
             "first_send_window": _iso(days[0]) if days else None,
             "last_send_window": _iso(days[-1]) if days else None,
-            "treated": int(e.treated.sum()),
-            "held_out": int((~e.treated).sum()),
+            "treated": int(e.treated[first].sum()),
+            "held_out": int((~e.treated[first]).sum()),
             "planted_chance": PLANTED_CHANCE[name],
             "planted_conversions": int(len(planted[name])),
-            "planted_uplift": float(effect.mean()) if len(effect) else 0.0,
+            "planted_uplift": float(effect[first].mean()) if len(first) else 0.0,
             "direction": "positive" if PLANTED_CHANCE[name] > 0 else "none",
         }
     return truth
