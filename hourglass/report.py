@@ -171,7 +171,8 @@ def campaign_section(con: duckdb.DuckDBPyConnection) -> Section:
     return Section(
         "campaigns",
         "Campaign effect against holdout",
-        "Each campaign over its send windows whose attribution window has closed. A holdout too small to tell says so.",
+        "Each campaign over its send windows whose attribution window has closed, each person at their first"
+        " send window. A holdout too small to tell says so.",
         [fig],
         effects[columns] if len(effects) else pd.DataFrame(columns=columns),
     )
