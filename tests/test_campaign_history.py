@@ -46,7 +46,7 @@ def test_past_receipts_entered_the_lake_and_name_known_customers(pipeline, past)
 def test_past_sends_follow_the_activation_rules(pipeline, past):
     """Holdout as activation draws it, consent granted in the CRM before the send, cooldown and frequency cap."""
     home, _ = pipeline
-    campaigns = {c.name: c for c in history.campaigns(history._audience_models())}
+    campaigns = {c.name: c for c in history.campaigns(history.audience_models())}
     rules = Rules.from_env()
     crm = CONTRACTS["crm_customers"]
     (path,) = (home / "landing" / "crm_customers").glob("crm_customers_*-*-??.csv")
@@ -85,8 +85,8 @@ def test_the_history_ends_before_it_could_change_the_days_own_sends(past):
     frequency window and its attribution window, so the run's own plan is the same with or without it."""
     from conftest import AS_OF
 
-    campaigns = {c.name: c for c in history.campaigns(history._audience_models())}
-    goals = history.goals(history._audience_models())
+    campaigns = {c.name: c for c in history.campaigns(history.audience_models())}
+    goals = history.goals(history.audience_models())
     for name in history.PLANTED_CHANCE:
         last = max(r["send_window"] for r in past if r["campaign"] == name)
         gap = max(campaigns[name].cooldown_days, Rules.from_env().frequency_days, goals[name]["attribution_days"])

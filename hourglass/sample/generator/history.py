@@ -65,7 +65,7 @@ SEND_EVERY_DAYS = 7
 SEND_HOUR = 10  # outside every campaign's quiet hours
 
 
-def _audience_models() -> list[dict]:
+def audience_models() -> list[dict]:
     """The audience models' yml entries (no dbt parse needed)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return [
@@ -240,7 +240,7 @@ def send(out: Path, k: Known, clock: Clock) -> tuple[dict[str, Exposures], dict[
     """Plan and 'send' every past window; write its receipts. Returns each campaign's experiment and settings."""
     rules = Rules.from_env()
     zone = ZoneInfo(settings.TIMEZONE)
-    models = _audience_models()
+    models = audience_models()
     chosen = [c for c in campaigns(models) if c.name in PLANTED_CHANCE]
     meta = goals(models)
     last_day = {c.name: _last_send_day(c, clock, rules, meta[c.name]["attribution_days"]) for c in chosen}
