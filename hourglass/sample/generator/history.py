@@ -63,6 +63,9 @@ PLANTED_CHANCE = {
 HISTORY_DAYS = 2 * 365
 SEND_EVERY_DAYS = 7
 SEND_HOUR = 10  # outside every campaign's quiet hours
+# The history's people: the first this many persons (a random sample: persons are drawn in random order), all
+# of the demo's 2,000, and a bounded cost at a million customers (activation plans row by row).
+HISTORY_PEOPLE = 2_000
 
 
 def audience_models() -> list[dict]:
@@ -118,18 +121,22 @@ class Known:
     crm: SourceResult
 
     def __post_init__(self) -> None:
-        ok = self.book.o_status != 1  # completed or refunded orders keep their completed lines
-        self.order_person = self.book.o_person[ok]
-        self.order_day = self.book.o_time[ok] // f.DAY
-        lines = ok[self.book.l_order]
-        self.ticket_orders = self._orders_with(lines & (self.book.l_cat == TICKET))
-        self.workshop_orders = self._orders_with(lines & (self.book.l_cat == WORKSHOP))
-        self.click_day = self.clicks.time // f.DAY
         # whom the generator can name: a CRM customer with an address of their own (a shared family or office
         # address may join two persons into one customer, whose key the generator cannot know) and a record the
         # loader reads (one with a planted defect may be quarantined, and the warehouse never knows them)
         self.nameable = self.p.has_crm & (self.p.shared_group < 0)
         self.nameable[self.crm.known["planted_defect"]] = False
+        self.nameable[HISTORY_PEOPLE:] = False
+        # the rules read only the history's people: their completed orders (a refunded order keeps its lines)
+        ok = (self.book.o_status != 1) & self.nameable[self.book.o_person]
+        self.order_person = self.book.o_person[ok]
+        self.order_day = self.book.o_time[ok] // f.DAY
+        lines = ok[self.book.l_order]
+        self.ticket_orders = self._orders_with(lines & (self.book.l_cat == TICKET))
+        self.workshop_orders = self._orders_with(lines & (self.book.l_cat == WORKSHOP))
+        clicked = self.nameable[self.clicks.person]
+        self.click_person = self.clicks.person[clicked]
+        self.click_day = self.clicks.time[clicked] // f.DAY
 
     def _orders_with(self, line_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         orders = np.unique(self.book.l_order[line_mask])
@@ -161,8 +168,8 @@ def _rule_members(name: str, k: Known, d: int) -> np.ndarray:
     elif name == "cross_sell_workshop_to_theatre":  # a workshop, never a ticket
         chosen = (k.last_before(*k.workshop_orders, d) >= 0) & (k.last_before(*k.ticket_orders, d) < 0)
     elif name == "reengage_declining":  # clicked a newsletter before, not in the last 90 days
-        before = k.count_between(k.clicks.person, k.click_day, d - 720, d - 90)
-        chosen = (before >= 1) & (k.count_between(k.clicks.person, k.click_day, d - 90, d) == 0)
+        before = k.count_between(k.click_person, k.click_day, d - 720, d - 90)
+        chosen = (before >= 1) & (k.count_between(k.click_person, k.click_day, d - 90, d) == 0)
     else:
         return np.zeros(0, np.int64)
     return np.flatnonzero(chosen & k.nameable)
@@ -187,9 +194,13 @@ class _People:
         self.row_of[persons] = np.arange(len(persons))
         self.customer_id = k.crm.record_ids.to_pylist()
         self.email = crm["email"].to_pylist()
-        self.phone = phone.normalise(crm["phone"].to_pylist(), crm["country"].to_pylist())
+        named = np.flatnonzero(k.nameable[persons])  # the only rows the history reads: normalise their phones
+        numbers = phone.normalise([crm["phone"][i].as_py() for i in named], [crm["country"][i].as_py() for i in named])
+        self.phone: list[str | None] = [None] * len(persons)
+        for i, number in zip(named.tolist(), numbers, strict=True):
+            self.phone[i] = number
         self.consent = crm["consent"]
-        self.shared: dict[tuple, Consent] = {}
+        self.shared: dict[frozenset, Consent] = {}
 
     def row(self, person: int) -> dict:
         i = self.row_of[person]
