@@ -354,8 +354,28 @@ RECEIPT_SCHEMA = pa.schema(
 )
 
 
+def import_landed_receipts() -> int:
+    """Receipts of sends made elsewhere (an earlier sender, the sample's campaign history), delivered to
+    landing/activation_receipts/load_date=<send window>/*.parquet in RECEIPT_SCHEMA, moved into the lake beside
+    this activation's own; how many files. Moved, not copied: what the lake holds is the one copy to forget from."""
+    moved = 0
+    for file in sorted((settings.landing_dir() / RECEIPTS).glob(f"{lake.PARTITION_COLUMN}=*/*.parquet")):
+        schema = pq.read_schema(file)
+        if not schema.remove_metadata().equals(RECEIPT_SCHEMA):
+            raise ValueError(f"{file}: not in the receipts' schema ({', '.join(RECEIPT_SCHEMA.names)})")
+        target = lake.raw_dataset(RECEIPTS) / file.parent.name / file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            file.replace(target)
+        except FileNotFoundError:  # another process moved it first
+            continue
+        moved += 1
+    return moved
+
+
 def ensure_receipts() -> None:
     """dbt reads the receipts as a source before any campaign has run: give it an empty typed file to read."""
+    import_landed_receipts()
     lake.ensure_table(lake.raw_dataset(RECEIPTS), lake.STUB_DAY, RECEIPT_SCHEMA.empty_table())
 
 

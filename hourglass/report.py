@@ -150,11 +150,7 @@ def segment_section(con: duckdb.DuckDBPyConnection) -> Section:
 
 
 def campaign_section(con: duckdb.DuckDBPyConnection) -> Section:
-    effects = _query(
-        con,
-        "select * from campaign_effect qualify row_number() over (partition by campaign order by send_window desc) = 1"
-        " order by campaign",
-    )
+    effects = _query(con, "select * from campaign_effect_overall order by campaign")
     fig = go.Figure(
         [
             go.Bar(
@@ -169,16 +165,20 @@ def campaign_section(con: duckdb.DuckDBPyConnection) -> Section:
             )
         ]
     )
-    fig.update_layout(title="Uplift in conversion (points), with 95% interval", height=360)
-    columns = ["campaign", "send_window", "treated", "held_out", "treated_rate", "holdout_rate", "uplift",
+    fig.update_layout(title=CAMPAIGN_CHART_TITLE, height=360)
+    columns = ["campaign", "send_windows", "treated", "held_out", "treated_rate", "holdout_rate", "uplift",
                "uplift_ci_low", "uplift_ci_high", "minimum_detectable_effect", "verdict"]  # fmt: skip
     return Section(
         "campaigns",
         "Campaign effect against holdout",
-        "The latest send window per campaign. A holdout too small to tell says so.",
+        "Each campaign over its send windows whose attribution window has closed, each person at their first"
+        " send window. A holdout too small to tell says so.",
         [fig],
         effects[columns] if len(effects) else pd.DataFrame(columns=columns),
     )
+
+
+CAMPAIGN_CHART_TITLE = "Campaign effect: uplift in conversion (points) with 95% interval"
 
 
 def quality_section() -> Section:

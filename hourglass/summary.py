@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -121,6 +122,46 @@ def render_campaigns(found: dict[str, dict[str, int]]) -> list[str]:
     return [*out, "  (sent, failed and suppressed count messages, one per person and channel; held out counts people)"]
 
 
+def effects() -> list[dict]:
+    """Per campaign: its measured uplift over the send windows whose attribution window has closed
+    (campaign_effect_overall), and the planted truth's direction where the sample generator wrote one."""
+    if not settings.warehouse_path().exists():
+        return []
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+        tables = con.execute("select table_name from information_schema.tables").fetchall()
+        if ("campaign_effect_overall",) not in tables:
+            return []
+        found = (
+            con.sql(
+                "select campaign, send_windows, treated, held_out, uplift, uplift_ci_low, uplift_ci_high, verdict"
+                " from campaign_effect_overall order by campaign"
+            )
+            .to_arrow_table()
+            .to_pylist()
+        )
+    truth = settings.landing_dir() / "_truth" / "planted.json"
+    planted = json.loads(truth.read_text(encoding="utf-8")).get("campaign_history", {}) if truth.exists() else {}
+    for row in found:
+        row["planted"] = planted.get("campaigns", {}).get(row["campaign"], {}).get("direction", "")
+    return found
+
+
+def render_effects(found: list[dict]) -> list[str]:
+    if not found:
+        return ["  (no send whose attribution window has closed yet)"]
+    width = max(len(row["campaign"]) for row in found)
+    out = [f"  {'campaign':<{width}}  {'uplift':>7}  {'95% interval':<17}  {'verdict':<26}  planted effect"]
+    for row in found:
+        if row["uplift"] is None or row["uplift_ci_low"] is None:
+            measured = f"{'-':>7}  {'':<17}"
+        else:
+            low, high = 100 * row["uplift_ci_low"], 100 * row["uplift_ci_high"]
+            measured = f"{100 * row['uplift']:>+7.1f}  [{low:+6.1f}, {high:+6.1f}]"
+        out.append(f"  {row['campaign']:<{width}}  {measured}  {row['verdict']:<26}  {row['planted']}".rstrip())
+    note = "  (uplift in conversion, percentage points: treated against held out, each person at their first past send)"
+    return [*out, note]
+
+
 def _lines(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for _ in fh)
@@ -135,7 +176,8 @@ def render(layers: dict[str, dict[str, int]]) -> str:
         width = max((len(name) for name in counts), default=0)
         out.extend(f"  {name:<{width}}  {n:>10,}" for name, n in counts.items())
         out.append("")
-    out += ["campaigns (their latest run):", *render_campaigns(campaigns()), "", *_where_next()]
+    out += ["campaigns (their latest run):", *render_campaigns(campaigns()), ""]
+    out += ["campaign effect (past sends):", *render_effects(effects()), "", *_where_next()]
     return "\n".join(out)
 
 
@@ -150,6 +192,9 @@ def render_brief(layers: dict[str, dict[str, int]], log: Path) -> str:
         "",
         "campaigns:",
         *render_campaigns(campaigns()),
+        "",
+        "campaign effect (past sends; planted effect: what the sample data hid in them):",
+        *render_effects(effects()),
         "",
         *_where_next(log),
         "  per layer     hourglass summary",

@@ -65,6 +65,37 @@ def outbox_messages(home) -> Counter:
     return counts
 
 
+def section(lines: list[str], title: str) -> list[str]:
+    """The lines under `title` up to the next empty line."""
+    start = lines.index(next(line for line in lines if line.startswith(title))) + 1
+    return lines[start : lines.index("", start)]
+
+
+def test_the_console_shows_each_campaigns_measured_effect_beside_the_planted_one(demo, dbt_manifest):
+    """Past campaigns (the sample's history): the uplift and its 95% interval as campaign_effect_overall has them,
+    the planted truth's direction beside it; at least three intervals above zero, the campaign without an
+    effect covering zero."""
+    home, console = demo
+    rows = {}
+    for line in section(console.splitlines(), "campaign effect"):
+        found = re.match(r"\s+(\w+)\s+([+-][\d.]+)\s+\[\s*([+-][\d.]+),\s*([+-][\d.]+)\]\s+(.+?)\s{2,}(\w+)$", line)
+        if found:
+            rows[found.group(1)] = found.groups()[1:]
+    planted = json.loads((home / "landing" / "_truth" / "planted.json").read_text())["campaign_history"]["campaigns"]
+    assert set(rows) == set(planted)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        measured = {r[0]: r[1:] for r in con.execute(
+            "select campaign, uplift, uplift_ci_low, uplift_ci_high, verdict from campaign_effect_overall"
+        ).fetchall()}  # fmt: skip
+    for name, (uplift, low, high, verdict, direction) in rows.items():
+        assert direction == planted[name]["direction"]
+        assert [round(100 * v, 1) for v in measured[name][:3]] == [float(uplift), float(low), float(high)]
+        assert verdict == measured[name][3]
+    assert sum(float(low) > 0 for _, low, _, _, direction in rows.values() if direction == "positive") >= 3
+    (null,) = [(low, high) for _, low, high, _, direction in rows.values() if direction == "none"]
+    assert float(null[0]) <= 0 <= float(null[1])
+
+
 def test_every_campaign_has_members_and_sends_on_the_demo_data(demo, dbt_manifest):
     home, _ = demo
     sizes = audience_sizes(home)
@@ -91,7 +122,7 @@ def test_console_shows_progress_and_summary_and_the_log_holds_the_rest(demo, dbt
     header = next(line for line in lines if line.split()[:1] == ["campaign"])
     assert re.search(r"audience\s+sent\s+failed\s+suppressed\s+held out\s+sent by channel", header)
     sizes = audience_sizes(home)
-    rows = {line.split()[0]: line for line in lines if line.split()[:1] and line.split()[0] in sizes}
+    rows = {line.split()[0]: line for line in section(lines, "campaigns:") if line.split()[0] in sizes}
     assert {name: int(row.split()[1].replace(",", "")) for name, row in rows.items()} == sizes
     messages = outbox_messages(home)
     for name, row in rows.items():

@@ -328,3 +328,32 @@ def test_lapsing_regulars_keep_their_magazine_and_stopped_buying(out, planted):
         and all(18 <= (b - a).days <= 52 for a, b in pairwise(sorted(days[who])))
     ]  # fmt: skip
     assert len(lapsing) >= planted["sources"]["subscriptions"]["facts"]["lapsing_regulars_with_active_magazine"] > 0
+
+
+def test_past_campaigns_land_as_receipts_and_match_their_truth(out, planted):
+    """The campaign history (history.py): receipts in the activation's schema under landing/activation_receipts,
+    one partition per send window, whose treated and held-out people per campaign (each at their first send
+    window, as campaign_effect_overall counts them) are what planted.json says."""
+    from hourglass.activation import RECEIPT_SCHEMA
+
+    files = sorted((out / "activation_receipts").glob("load_date=*/*.parquet"))
+    assert files
+    rows = []
+    for path in files:
+        table = pq.read_table(path)
+        assert table.schema.remove_metadata().equals(RECEIPT_SCHEMA)
+        assert {str(d) for d in table.column("send_window").to_pylist()} == {path.parent.name.split("=")[1]}
+        rows += table.to_pylist()
+    first = {}  # (campaign, customer) -> (window, status) of their first send window in the experiment
+    for r in sorted(rows, key=lambda r: r["send_window"]):
+        if r["status"] in ("sent", "held_out"):
+            first.setdefault((r["campaign"], r["customer_key"]), (r["send_window"], r["status"]))
+    truth = planted["campaign_history"]["campaigns"]
+    for name, t in truth.items():
+        groups = Counter(status for (campaign, _), (_, status) in first.items() if campaign == name)
+        assert (groups["sent"], groups["held_out"]) == (t["treated"], t["held_out"]), name
+        windows = {window for (campaign, _), (window, _) in first.items() if campaign == name}
+        assert len(windows) == t["send_windows"] and max(windows).isoformat() == t["last_send_window"]
+    assert [t["planted_uplift"] for t in truth.values() if t["direction"] == "none"] == [0.0]
+    positive = [t["planted_uplift"] for t in truth.values() if t["direction"] == "positive"]
+    assert min(positive) >= 0 and sum(u > 0 for u in positive) >= 3  # a tiny campaign may draw no effect

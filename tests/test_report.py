@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 
+import duckdb
 import pytest
 
 SECTIONS = ["lifecycle", "customers", "channel", "satisfaction", "segments", "campaigns", "quality"]
@@ -28,11 +29,13 @@ def test_the_report_is_self_contained(report_page):
         assert f'<section id="{section}">' in page
 
 
-def test_the_report_draws_every_chart_in_headless_chromium(report_page):
+@pytest.fixture(scope="module")
+def dom(report_page) -> str:
+    """The page as headless Chromium leaves it once its scripts ran."""
     path, _ = report_page
     browser = shutil.which("chromium")
     assert browser, "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
-    dom = subprocess.run(
+    return subprocess.run(
         [
             browser,
             "--headless",
@@ -47,6 +50,9 @@ def test_the_report_draws_every_chart_in_headless_chromium(report_page):
         text=True,
         timeout=120,
     ).stdout
+
+
+def test_the_report_draws_every_chart_in_headless_chromium(dom):
     assert "<body" in dom
     body = re.search(r"<body[^>]*>", dom).group(0)
     assert "data-script-errors" not in body, body  # the page's probe writes any script error onto <body>
@@ -60,3 +66,18 @@ def test_the_key_figures_are_asset_metadata(report_page):
     assert metadata["customers"].value > 0 and 0 <= metadata["email_opt_in_share"].value <= 1
     assert "welcome_new_members" in metadata["campaign_effect"].value
     assert "| source" in metadata["data_quality"].value and metadata["rows_quarantined"].value > 0
+
+
+def test_the_campaign_chart_shows_each_measured_campaign(pipeline, dom):
+    """The campaign section's chart, drawn: its title and a bar per campaign the warehouse measured."""
+    from hourglass.report import CAMPAIGN_CHART_TITLE
+
+    home, _ = pipeline
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        measured = [name for (name,) in con.execute("select campaign from campaign_effect_overall").fetchall()]
+    assert len(measured) >= 4
+    section = re.search(r'<section id="campaigns">(.*?)</section>', dom, re.S).group(1)
+    assert CAMPAIGN_CHART_TITLE in re.sub(r"<[^>]+>", "", section)
+    ticks = re.findall(r'<g class="xtick">.*?<text[^>]*>([^<]+)</text>', section)
+    assert sorted(ticks) == sorted(measured)
+    assert len(re.findall(r'<g class="point">', section)) == len(measured)

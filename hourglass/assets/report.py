@@ -13,13 +13,15 @@ SOURCES = [
     "kpi_satisfaction_monthly",
     "customer_360",
     "campaign_effect",
+    "campaign_effect_overall",
 ]
 
 
 @dg.asset(
     group_name="measure",
     deps=[
-        get_asset_key_for_model([effect_models if name == "campaign_effect" else dbt_models], name) for name in SOURCES
+        get_asset_key_for_model([effect_models if name.startswith("campaign_effect") else dbt_models], name)
+        for name in SOURCES
     ],
     kinds={"html", "plotly"},
     pool="warehouse",  # reads the DuckDB file: not while dbt writes it

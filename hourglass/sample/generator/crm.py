@@ -83,6 +83,7 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
         "updated_at": f.timestamps(updated),
     }
     consent_at: dict[str, np.ndarray] = {}
+    consent_value: dict[str, np.ndarray] = {}
     for purpose in CONSENT_PURPOSES:
         if purpose == "email_newsletter":
             sub = p.in_esp[persons]
@@ -97,6 +98,7 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
         value = np.where(u < yes, 1, np.where(u < yes + no, 0, -1))
         at = created + (rng.random(n) * (updated - created)).astype(np.int64)
         consent_at[purpose] = np.where(value >= 0, at, -1)
+        consent_value[purpose] = value
         cols[f"consent_{purpose}"] = f.booleans(np.maximum(value, 0), value < 0)
         cols[f"consent_{purpose}_at"] = f.timestamps(at, missing=value < 0)
 
@@ -144,4 +146,14 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray) -> SourceRes
         defects=plant.counts,
         variants={"older_version": int(len(old_rows))},
         free_text=("email", "first_name", "last_name", "city"),
+        # each CRM customer's latest record as written (before planted defects) and their consents: whom a past
+        # campaign could reach (history.py)
+        known={
+            "persons": persons,
+            "email": cols["email"],
+            "phone": cols["phone"],
+            "country": cols["country"],
+            "consent": {purpose: (consent_value[purpose], consent_at[purpose]) for purpose in CONSENT_PURPOSES},
+            "planted_defect": row_person[plant.used],  # their latest record has one: the loader may quarantine it
+        },
     )

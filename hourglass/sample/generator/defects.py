@@ -36,6 +36,7 @@ class SourceResult:
     text: Callable[[int, int], dict[str, pa.Array]] | None = None  # lazy columns, rows [a, b)
     n_rows: int = 0  # with text
     email_rows: tuple | None = None  # (distinct e-mail values, rows per value) when cheaper than the column
+    known: dict = field(default_factory=dict)  # what a later part of the generator reads (not written anywhere)
 
     @property
     def rows(self) -> int:

@@ -10,14 +10,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from hourglass.sources import CONTRACTS
 
-from . import catalogue, crm, leads, newsletter, nps, orders, people, service, social, subscriptions, truth, web
+from . import (
+    catalogue,
+    crm,
+    history,
+    leads,
+    newsletter,
+    nps,
+    orders,
+    people,
+    service,
+    social,
+    subscriptions,
+    truth,
+    web,
+)
 from .clock import Clock
 from .defects import SourceResult
 from .writer import write_source
@@ -40,6 +54,7 @@ STREAMS = {
             "service",
             "nps",
             "social",
+            "history",
         )
     )
 }
@@ -64,6 +79,7 @@ def generate(out: Path, customers: int, seed: int, as_of: dt.date) -> dict[str, 
     results: dict[str, SourceResult] = {}
     email_stats: dict[str, dict] = {}
     files: dict[str, str] = {}
+    crm_built: Future[SourceResult] = Future()  # the past campaigns need the CRM's consents
 
     def finish(name: str, res: SourceResult) -> None:
         """Write one source, note its e-mail facts, then let its text go."""
@@ -97,7 +113,14 @@ def generate(out: Path, customers: int, seed: int, as_of: dt.date) -> dict[str, 
         }
         for name, build in builders.items():
             start = time.perf_counter()
-            res = build()
+            try:
+                res = build()
+            except BaseException as exc:
+                if not crm_built.done():
+                    crm_built.set_exception(exc)
+                raise
+            if name == "crm_customers":
+                crm_built.set_result(res)
             log.debug("%s: built in %.2fs", name, time.perf_counter() - start)
             finish(name, res)
 
@@ -112,6 +135,11 @@ def generate(out: Path, customers: int, seed: int, as_of: dt.date) -> dict[str, 
         ga4, funnel = web.build(_rng(seed, "web"), pop, clicks, book, cat, clock, seed)
         log.debug("ga4_web: built in %.2fs", time.perf_counter() - start)
         pending.append(helper.submit(finish, "ga4_web", ga4))
+        start = time.perf_counter()
+        known = history.Known(pop, book, clicks, crm_built.result())
+        experiments, goals = history.send(out, known, clock)
+        campaigns = history.plant(_rng(seed, "history"), known, cat, experiments, goals)
+        log.debug("campaign history: built in %.2fs", time.perf_counter() - start)
         start = time.perf_counter()
         erp = orders.build(_rng(seed, "order_lines"), book, pop, cust_no, cat, clock)
         log.debug("erp_orders: built in %.2fs", time.perf_counter() - start)
@@ -134,6 +162,6 @@ def generate(out: Path, customers: int, seed: int, as_of: dt.date) -> dict[str, 
         "extra_files": {f"social_mentions/{extra.name}": "empty (0 bytes), as real exports sometimes leave"},
     }
     emails = truth.email_facts({name: email_stats[name] for name in CONTRACTS}, pop)
-    truth.write(out / "_truth", ordered, files, pop, funnel.as_dict(), meta, emails)
+    truth.write(out / "_truth", ordered, files, pop, funnel.as_dict(), meta, emails, campaigns)
     log.debug("truth: %.2fs; total %.2fs", time.perf_counter() - start, time.perf_counter() - t0)
     return written

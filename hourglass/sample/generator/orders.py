@@ -55,6 +55,21 @@ class OrderBook:
     ) -> None:
         """One completed single-line workshop order per entry, by a CRM customer."""
         k = len(person)
+        event_day = when // f.DAY + rng.integers(7, 60, k)
+        self.add_orders(person, when, WORKSHOP, workshop, event_day, np.ones(k, np.int64), cat.workshop_price[workshop])
+
+    def add_orders(
+        self,
+        person: np.ndarray,
+        when: np.ndarray,
+        category: int,
+        product: np.ndarray,
+        event_day: np.ndarray,
+        quantity: np.ndarray,
+        price: np.ndarray,
+    ) -> None:
+        """One completed single-line order of `category` per entry, by a CRM customer."""
+        k = len(person)
         first = len(self.o_person)
         self.o_person = np.concatenate([self.o_person, person])
         self.o_guest = np.concatenate([self.o_guest, np.zeros(k, bool)])
@@ -62,11 +77,11 @@ class OrderBook:
         self.o_status = np.concatenate([self.o_status, np.zeros(k, np.int64)])
         self.l_order = np.concatenate([self.l_order, first + np.arange(k)])
         self.l_no = np.concatenate([self.l_no, np.ones(k, np.int64)])
-        self.l_cat = np.concatenate([self.l_cat, np.full(k, WORKSHOP)])
-        self.l_prod = np.concatenate([self.l_prod, workshop])
-        self.l_eday = np.concatenate([self.l_eday, when // f.DAY + rng.integers(7, 60, k)])
-        self.l_qty = np.concatenate([self.l_qty, np.ones(k, np.int64)])
-        self.l_price = np.concatenate([self.l_price, cat.workshop_price[workshop]])
+        self.l_cat = np.concatenate([self.l_cat, np.full(k, category)])
+        self.l_prod = np.concatenate([self.l_prod, product])
+        self.l_eday = np.concatenate([self.l_eday, event_day])
+        self.l_qty = np.concatenate([self.l_qty, quantity])
+        self.l_price = np.concatenate([self.l_price, price])
 
 
 def plan(rng: np.random.Generator, p: People, cat: Catalogue, clock: Clock) -> OrderBook:

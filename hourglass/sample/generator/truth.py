@@ -126,6 +126,7 @@ def write(
     funnel: dict,
     meta: dict,
     emails: dict,
+    campaigns: dict,
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     table = persons_table(results)
@@ -145,7 +146,20 @@ def write(
             sources[name]["facts"] = dict(sorted(res.facts.items()))
     identity = identity_facts(table, p)
     identity.update(emails)
-    planted = {"generator": meta, "sources": sources, "identity": identity, "web_funnel": funnel}
+    planted = {
+        "generator": meta,
+        "sources": sources,
+        "identity": identity,
+        "web_funnel": funnel,
+        "campaign_history": {
+            "definition": (
+                "past sends of each campaign (landing/activation_receipts, see hourglass/sample/generator/history.py);"
+                " planted_uplift: the true difference in the share converting within the attribution window,"
+                " treated against held out, over the people and send windows of the campaign's experiment"
+            ),
+            "campaigns": campaigns,
+        },
+    }
     (folder / "planted.json").write_text(
         json.dumps(planted, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8"
     )

@@ -1,0 +1,80 @@
+{% macro effect_estimate(outcomes, grain, extra={}) %}
+{#- Treated against holdout over the rows of `outcomes` (int_campaign_outcomes' columns), one row per `grain`: a 95%
+    confidence interval for the difference in conversion rates (normal approximation, unpooled standard error) and
+    the minimum detectable effect at 80% power, so a holdout too small to tell says so instead of reporting noise.
+    `extra`: more columns of each group (name -> aggregate), after the grain. -#}
+with groups as (
+    select
+        {% for column in grain %}{{ column }},{% endfor %}
+        {% for name, aggregate in extra.items() %}{{ aggregate }} as {{ name }},{% endfor %}
+        any_value(goal) as goal,
+        any_value(attribution_days) as attribution_days,
+        bool_and(attribution_complete) as attribution_complete,
+        count(*) filter (where experiment_group = 'treated') as treated,
+        count(*) filter (where experiment_group = 'holdout') as held_out,
+        count(*) filter (where experiment_group = 'treated' and converted) as treated_conversions,
+        count(*) filter (where experiment_group = 'holdout' and converted) as holdout_conversions,
+        coalesce(sum(revenue) filter (where experiment_group = 'treated'), 0) as treated_revenue,
+        coalesce(sum(revenue) filter (where experiment_group = 'holdout'), 0) as holdout_revenue,
+        sum(messages_sent) as messages_sent
+    from {{ outcomes }} as outcomes
+    group by {{ grain | join(', ') }}
+),
+
+rates as (
+    select
+        *,
+        treated_conversions / nullif(treated, 0) as treated_rate,
+        holdout_conversions / nullif(held_out, 0) as holdout_rate,
+        (treated_conversions + holdout_conversions) / nullif(treated + held_out, 0) as pooled_rate
+    from groups
+),
+
+stats as (
+    select
+        *,
+        treated_rate - holdout_rate as uplift,
+        sqrt(
+            treated_rate * (1 - treated_rate) / nullif(treated, 0)
+            + holdout_rate * (1 - holdout_rate) / nullif(held_out, 0)
+        ) as standard_error,
+        -- (z 0.975 + z 0.80) * standard error under the pooled rate
+        (1.959964 + 0.841621) * sqrt(
+            pooled_rate * (1 - pooled_rate) * (1.0 / nullif(treated, 0) + 1.0 / nullif(held_out, 0))
+        ) as minimum_detectable_effect
+    from rates
+)
+
+select
+    {% for column in grain %}{{ column }},{% endfor %}
+    {% for name in extra %}{{ name }},{% endfor %}
+    goal,
+    attribution_days,
+    attribution_complete,
+    treated,
+    held_out,
+    treated_conversions,
+    holdout_conversions,
+    treated_rate,
+    holdout_rate,
+    uplift,
+    uplift / nullif(holdout_rate, 0) as relative_uplift,
+    uplift - 1.959964 * standard_error as uplift_ci_low,
+    uplift + 1.959964 * standard_error as uplift_ci_high,
+    minimum_detectable_effect,
+    coalesce(uplift - 1.959964 * standard_error > 0 or uplift + 1.959964 * standard_error < 0, false)
+        as significant,
+    case
+        when held_out = 0 or treated = 0 then 'no holdout'
+        when held_out < {{ var('effect_min_group_size') }} or minimum_detectable_effect > {{ var('effect_max_mde') }}
+            then 'holdout too small to tell'
+        when uplift - 1.959964 * standard_error > 0 then 'uplift'
+        when uplift + 1.959964 * standard_error < 0 then 'harm'
+        else 'no measurable effect'
+    end as verdict,
+    messages_sent,
+    treated_revenue / nullif(treated, 0) - holdout_revenue / nullif(held_out, 0) as incremental_revenue_per_person,
+    (treated_revenue / nullif(treated, 0) - holdout_revenue / nullif(held_out, 0)) * treated
+    / nullif(messages_sent, 0) as incremental_revenue_per_message
+from stats
+{% endmacro %}
