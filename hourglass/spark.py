@@ -40,6 +40,9 @@ SPARK_DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.adaptive.enabled": "true",
+    # Past 32 folders Spark lists them with a job of a task each; the lake has a folder per load date (GA4's a day
+    # each), which the driver lists in a fraction of that.
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
     "spark.sql.session.timeZone": "UTC",
 }
 
