@@ -22,8 +22,8 @@ demo: $(BIN)/.installed $(if $(filter spark,$(HOURGLASS_ENGINE)),java)
 	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
 
 ## test: lint, then the whole test suite but the soak runs (the report test needs Debian's chromium, the
-## overlapping-runs test Debian's PostgreSQL: both installed when missing)
-test: $(BIN)/.installed lint chromium postgresql
+## overlapping-runs test Debian's PostgreSQL, the Spark test Java: all installed when missing)
+test: $(BIN)/.installed lint chromium postgresql java
 	$(BIN)/python -m pytest
 
 ## check: lint and the fast tests (no pipeline run, no subprocess-heavy scenario), for the edit-test loop
@@ -46,10 +46,10 @@ postgresql:
 java:
 	$(call debian,command -v java,openjdk-17-jre-headless,Spark and its tests will fail)
 
-## soak: the long runs: the scenarios `make test` leaves out (markers soak and spark: the same middle on a local
-## Spark cluster), then the fault tests at soak strength (a thousand mutated landing files, more kill points)
+## soak: the long runs: the scenarios `make test` leaves out (marker soak), then the fault tests at soak strength
+## (a thousand mutated landing files, more kill points)
 soak: $(BIN)/.installed chromium postgresql java
-	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest -m "soak or spark"
+	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest -m soak
 	HYPOTHESIS_PROFILE=soak HOURGLASS_SOAK=1 $(BIN)/python -m pytest tests/test_fuzz_landing.py tests/test_crash_resume.py tests/test_activation.py
 
 lint: $(BIN)/.installed

@@ -12,12 +12,20 @@ of its own (wall time, and peak memory as its largest process's high-water mark)
 4. then the nightly `dbt build` as of the next day, three times from the same full build (the median counts):
    the incremental models (tag daily) take in their last days, everything per customer is built again. Its
    share of the full build, with the slowest models of both.
+
+    python -m bench.middle --customers 100000 --engine duckdb spark
+
+instead builds the whole middle once on each engine, side by side, the way a night does (model_steps.dbt_build:
+dbt's three parts with the Python steps between them), each in a fresh home over the same lake: wall time, each
+part's, and the slowest models. Spark runs on the local cluster hourglass starts (hourglass/spark.py), whose
+start is timed apart; its memory is not measured (the cluster's processes are not the bench's children).
 """
 
 import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import timedelta
@@ -79,6 +87,69 @@ def model_seconds(target: Path) -> tuple[list[tuple[str, float]], float, float]:
     return sorted(((uid.split(".")[-1], t) for uid, t in timed), key=lambda t: -t[1]), incremental, others
 
 
+def engine_build(scale: Path, engine: str) -> dict:
+    """The whole middle built once on `engine` in a fresh home over the scale's lake: seconds for the local
+    cluster's start (Spark), each part and the whole, and each model's seconds."""
+    import time
+
+    from hourglass import model_steps, settings, spark
+
+    home = scale / f"middle-{engine}"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "lake" / "audiences").mkdir(parents=True)
+    for dataset in ("raw", "quarantine"):
+        (home / "lake" / dataset).symlink_to(scale / "nightly" / "lake" / dataset)
+    os.environ.update(HOURGLASS_HOME=str(home), HOURGLASS_ENGINE=engine, HOURGLASS_AS_OF_DATE=AS_OF.isoformat())
+    os.environ.pop("HOURGLASS_SPARK_PORT", None)
+    started = time.perf_counter()
+    if engine == "spark":
+        spark.ensure()  # started here, and its port set for dbt's profile (a parse for another is not reused)
+    cluster_s = time.perf_counter() - started
+    target = home / "target"
+    parts, models = [], {}
+    dbt = str(Path(sys.executable).parent / "dbt")
+
+    def dbt_cli(args: list[str]) -> None:
+        begun = time.perf_counter()
+        if engine == "spark":
+            spark.ensure()
+        subprocess.run([dbt, *args, "--target-path", str(target)], cwd=settings.DBT_PROJECT_DIR, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        parts.append(time.perf_counter() - begun)
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        for result in results:  # a model runs in one part; the on-run-start hook in each
+            name = result["unique_id"].split(".")[-1]
+            models[name] = models.get(name, 0.0) + result["execution_time"]
+
+    try:
+        # parsed first, outside the timing: a night's run starts from a saved parse
+        subprocess.run([dbt, "parse", "--target-path", str(target)], cwd=settings.DBT_PROJECT_DIR, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        started = time.perf_counter()
+        no_tests = ("--exclude-resource-type", "test", "unit_test")
+        model_steps.dbt_build(dbt_cli, "fqn:*", "--full-refresh", *no_tests, day=AS_OF)
+        total = time.perf_counter() - started
+    finally:
+        if engine == "spark":
+            spark.stop()
+    return {"cluster": cluster_s, "parts": parts, "total": total, "models": models}
+
+
+def compare_engines(scale: Path, customers: int, engines: list[str]) -> None:
+    builds = {engine: engine_build(scale, engine) for engine in engines}
+    print(f"the whole middle at {customers:,} customers, {os.cpu_count()} cores, one full build per engine")
+    names = ["before the steps", "after identity", "after CLV"]
+    rows = [[f"dbt part: {name}", *(f"{b['parts'][i]:.1f}" for b in builds.values())] for i, name in enumerate(names)]
+    rows.append(["Python steps (identity, CLV)", *(f"{b['total'] - sum(b['parts']):.1f}" for b in builds.values())])
+    rows.append(["the middle, steps included", *(f"{b['total']:.1f}" for b in builds.values())])
+    rows.append(["local cluster start", *(f"{b['cluster']:.1f}" if e == "spark" else "-" for e, b in builds.items())])
+    print(table(["seconds", *builds], rows))
+    slowest = sorted({m for b in builds.values() for m in sorted(b["models"], key=lambda m: -b["models"][m])[:10]},
+                     key=lambda m: -max(b["models"].get(m, 0) for b in builds.values()))  # fmt: skip
+    rows = [[name, *(f"{b['models'].get(name, 0):.1f}" for b in builds.values())] for name in slowest]
+    print(table(["slowest models (s)", *builds], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000)
@@ -87,6 +158,9 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=NIGHTS, help="nightly runs, each from the full build")
     parser.add_argument("--builds-only", action="store_true", help="only steps 3 and 4: the full build and the nightly")
     parser.add_argument("--script-only", type=Path, help=argparse.SUPPRESS)  # the child process of step 1
+    parser.add_argument(
+        "--engine", nargs="+", choices=["duckdb", "spark"], help="only the whole middle on each engine, side by side"
+    )
     args = parser.parse_args()
     scale = args.root / f"c{args.customers}-s{args.seed}"
     if args.script_only:
@@ -96,6 +170,9 @@ def main() -> None:
     raw = scale / "nightly" / "lake" / "raw"
     if not (raw / "ga4_web").is_dir():
         sys.exit(f"{raw} is missing: run `python -m bench.nightly --customers {args.customers}` first")
+    if args.engine:
+        compare_engines(scale, args.customers, args.engine)
+        return
     home = scale / "middle"
     shutil.rmtree(home, ignore_errors=True)
     (home / "lake" / "audiences").mkdir(parents=True)

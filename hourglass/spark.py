@@ -40,6 +40,11 @@ SPARK_DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.adaptive.enabled": "true",
+    # Past 32 folders Spark lists them with a job of a task each; the lake has a folder per load date (GA4's a day
+    # each), which the driver lists in a fraction of that.
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+    # One worker: a task has no nearer place to wait for than the free core it can have now.
+    "spark.locality.wait": "0s",
     "spark.sql.session.timeZone": "UTC",
 }
 
@@ -284,24 +289,35 @@ def _lock():
         yield
 
 
+def query(sql: str) -> list[tuple]:
+    """The rows of a query on the Spark warehouse, dbt's schema the current one, through the Thrift server dbt
+    uses: for small answers outside dbt (counts in `hourglass summary`)."""
+    return _run(sql)[1]
+
+
 def fetch(relation: str) -> pa.Table:
     """A table or view of the Spark warehouse (dbt's schema) as Arrow, through the Thrift server dbt uses: for the
     readers of small marts outside dbt (the KPI report). Dates come over Thrift as text and arrays as JSON."""
     import datetime as dt
 
     import pyarrow as pa  # noqa: F811 - at run time, not at import
-    from pyhive import hive
 
-    endpoint = ensure()
-    schema = os.environ.get("HOURGLASS_SPARK_SCHEMA") or "hourglass"
-    with hive.connect(host=endpoint.host, port=endpoint.port, username="hourglass") as con:
-        cursor = con.cursor()
-        cursor.execute(f"select * from {schema}.{relation}")
-        columns = [(name.split(".")[-1], kind) for name, kind, *_ in cursor.description]
-        rows = cursor.fetchall()
+    description, rows = _run(f"select * from {relation}")
+    columns = [(name.split(".")[-1], kind) for name, kind, *_ in description]
     readers = {"DATE_TYPE": dt.date.fromisoformat, "ARRAY_TYPE": json.loads, "DECIMAL_TYPE": float}
     data = {}
     for index, (name, kind) in enumerate(columns):
         read = readers.get(kind)
         data[name] = [read(row[index]) if read and row[index] is not None else row[index] for row in rows]
     return pa.table(data) if rows else pa.table({name: pa.array([], pa.null()) for name, _ in columns})
+
+
+def _run(sql: str) -> tuple[list, list[tuple]]:
+    from pyhive import hive
+
+    endpoint = ensure()
+    schema = os.environ.get("HOURGLASS_SPARK_SCHEMA") or "hourglass"
+    with hive.connect(host=endpoint.host, port=endpoint.port, username="hourglass", database=schema) as con:
+        cursor = con.cursor()
+        cursor.execute(sql)
+        return cursor.description, cursor.fetchall()

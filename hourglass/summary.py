@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -31,9 +33,18 @@ def collect() -> dict[str, dict[str, int]]:
             layers["audiences"][name] = con.execute(
                 f"select count(customer_key) from read_parquet('{files}')"
             ).fetchone()[0]
-    if settings.warehouse_path().exists():
+    if settings.engine() == "spark":
+        from hourglass import spark
+
+        tables = sorted(name for _, name, temporary in spark.query("show tables") if not temporary)
+        _warehouse(spark.query, tables, layers)
+    elif settings.warehouse_path().exists():
         with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
-            _warehouse(con, layers)
+            tables = [
+                name
+                for (name,) in con.execute("select table_name from information_schema.tables order by 1").fetchall()
+            ]
+            _warehouse(lambda sql: con.execute(sql).fetchall(), tables, layers)
     for channel_dir in sorted(p for p in (home / "outbox").glob("*") if p.is_dir()):
         layers["outbox"][channel_dir.name] = sum(_lines(f) for f in channel_dir.rglob("*.jsonl"))
     return layers
@@ -50,23 +61,21 @@ SEGMENT_COUNTS = {
 }
 
 
-def _warehouse(con: duckdb.DuckDBPyConnection, layers: dict[str, dict[str, int]]) -> None:
-    tables = con.execute("select table_name from information_schema.tables order by 1").fetchall()
+def _warehouse(query: Callable[[str], list[tuple]], tables: list[str], layers: dict[str, dict[str, int]]) -> None:
+    """Counts of the warehouse's tables: `query` runs SQL that DuckDB and Spark read alike."""
     inner = 0
-    for (table,) in tables:
+    for table in tables:
         if table.startswith(("stg_", "int_")):
             inner += 1
             continue
-        layers["warehouse"][table] = con.execute(f'select count(*) from "{table}"').fetchone()[0]
+        layers["warehouse"][table] = query(f"select count(*) from {table}")[0][0]
     if inner:
         layers["warehouse"]["staging and intermediate models (count)"] = inner
-    if ("customer_360",) in tables:
-        for stage, n in con.execute(
-            "select lifecycle_stage, count(*) from customer_360 group by 1 order by 2 desc"
-        ).fetchall():
+    if "customer_360" in tables:
+        for stage, n in query("select lifecycle_stage, count(*) from customer_360 group by 1 order by 2 desc"):
             layers["lifecycle stages"][stage] = n
         counts = ", ".join(f"count(*) filter (where {rule})" for rule in SEGMENT_COUNTS.values())
-        values = con.execute(f"select {counts} from customer_segments").fetchone()
+        values = query(f"select {counts} from customer_segments")[0]
         layers["segments"] = dict(zip(SEGMENT_COUNTS, values, strict=True))
 
 
@@ -122,23 +131,28 @@ def render_campaigns(found: dict[str, dict[str, int]]) -> list[str]:
     return [*out, "  (sent, failed and suppressed count messages, one per person and channel; held out counts people)"]
 
 
+EFFECT_COLUMNS = [
+    "campaign", "send_windows", "treated", "held_out", "uplift", "uplift_ci_low", "uplift_ci_high", "verdict"
+]  # fmt: skip
+
+
 def effects() -> list[dict]:
     """Per campaign: its measured uplift over the send windows whose attribution window has closed
     (campaign_effect_overall), and the planted truth's direction where the sample generator wrote one."""
-    if not settings.warehouse_path().exists():
-        return []
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
-        tables = con.execute("select table_name from information_schema.tables").fetchall()
-        if ("campaign_effect_overall",) not in tables:
-            return []
-        found = (
-            con.sql(
-                "select campaign, send_windows, treated, held_out, uplift, uplift_ci_low, uplift_ci_high, verdict"
-                " from campaign_effect_overall order by campaign"
-            )
-            .to_arrow_table()
-            .to_pylist()
-        )
+    sql = f"select {', '.join(EFFECT_COLUMNS)} from campaign_effect_overall order by campaign"
+    rows: list[tuple] = []
+    if settings.engine() == "spark":
+        from hourglass import spark
+
+        if "campaign_effect_overall" in {name for _, name, temporary in spark.query("show tables") if not temporary}:
+            rows = spark.query(sql)
+    elif settings.warehouse_path().exists():
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
+            if con.execute(
+                "select count(*) from information_schema.tables where table_name = 'campaign_effect_overall'"
+            ).fetchone()[0]:
+                rows = con.execute(sql).fetchall()
+    found = [dict(zip(EFFECT_COLUMNS, row, strict=True)) for row in rows]
     truth = settings.landing_dir() / "_truth" / "planted.json"
     planted = json.loads(truth.read_text(encoding="utf-8")).get("campaign_history", {}) if truth.exists() else {}
     for row in found:
@@ -210,6 +224,11 @@ def _where_next(log: Path | None = None) -> list[str]:
         f"  KPI report    {home / 'reports' / 'kpi_report.html'}   (opens offline in any browser)",
         f"  messages      {home / 'outbox'}   (and the send ledger: {home / 'ledger' / 'sends.sqlite'})",
         f"  lake          {home / 'lake'}   (quarantine/ holds every row that could not be loaded, with its reason)",
-        f"  warehouse     {settings.warehouse_path()}   (duckdb -readonly)",
+        (
+            f"  warehouse     Spark, schema {os.environ.get('HOURGLASS_SPARK_SCHEMA') or 'hourglass'}   "
+            f"(hourglass spark status: its Thrift port)"
+            if settings.engine() == "spark"
+            else f"  warehouse     {settings.warehouse_path()}   (duckdb -readonly)"
+        ),
         "  Dagster UI    make dev  ->  http://127.0.0.1:3000",
     ]

@@ -4,8 +4,7 @@ One local Spark cluster (hourglass.spark: master, worker and Thrift server on lo
 test builds the whole middle on it over a copy of the session pipeline's lake (the demo data), the way a night
 does (model_steps.dbt_build: the dbt parts with the Python steps between them), and compares with what the DuckDB
 pipeline built from the same files. Floats agree to FLOAT_TOLERANCE (relative): the engines sum and average in
-different orders. Marked `spark`: `make check` leaves it out (-m "not spark").
-"""
+different orders. Marked `spark`: in `make test`, left out by `make check` (-m "not spark")."""
 
 import json
 import math

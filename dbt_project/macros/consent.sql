@@ -129,6 +129,7 @@ quarantined as (
 unsplit_fields as (
   select
     q.source,
+    q.load_date,
     q.row_id,
     trim(both ' "' from field.value) as value
   from quarantined as q, {{ split_rows('q.raw_line', "'[,;\\t]'", 'field', 'value') }}
@@ -144,8 +145,9 @@ esp_quarantined_withdrawals as (
   where source = 'esp_events' and {{ consent_is_withdrawal('value', withdrawals) }}
 ),
 
--- the address an ESP subscriber id stands for, for withdrawals that name only the id (a blank one is null, which
--- min() passes over: normalised once the id matched, not for every event)
+-- the address an ESP subscriber id stands for, for withdrawals that name only the id and for the ids quarantined
+-- ESP rows may hold (a blank address is null, which min() passes over: normalised once the id matched, not for
+-- every event)
 esp_addresses as (
   select
     subscriber_id,
@@ -155,10 +157,9 @@ esp_addresses as (
     subscriber_id in (
       select subscriber_id from esp_withdrawals where email is null
       union all
-      select raw_fields['subscriber_id'] from quarantined
-      where row_id in (select row_id from esp_quarantined_withdrawals)
+      select raw_fields['subscriber_id'] from quarantined where source = 'esp_events'
       union all
-      select value from unsplit_fields where row_id in (select row_id from esp_quarantined_withdrawals)
+      select value from unsplit_fields where source = 'esp_events'
     )
   group by subscriber_id
 ),
@@ -251,25 +252,22 @@ touched as (
   inner join consent_subjects as s on n.subject = s.subject
 ),
 
--- the record keys of touched rows: the key field, or any field of an unsplit line
-touched_keys as (
-  select row_id, source, load_date, record_key from quarantined
-  where record_key is not null and row_id in (select row_id from touched)
+-- the record keys of quarantined rows: the key field, or any field of an unsplit line
+quarantined_keys as (
+  select row_id, source, load_date, record_key from quarantined where record_key is not null
   union all
-  select f.row_id, f.source, q.load_date, f.value
-  from unsplit_fields as f inner join quarantined as q on f.row_id = q.row_id
-  where f.row_id in (select row_id from touched)
+  select row_id, source, load_date, value from unsplit_fields
 ),
 
--- touched rows whose record landed again, clean, on a later day
+-- quarantined rows whose record landed again, clean, on a later day
 redelivered as (
   select keys.row_id
-  from touched_keys as keys
+  from quarantined_keys as keys
   inner join (
     {% for source, relation, key in [('crm_customers', crm, 'customer_id'), ('leads', leads, 'lead_id'),
                                      ('esp_events', esp, 'event_id')] %}
       select '{{ source }}' as source, {{ key }} as record_key, load_date from {{ relation }}
-      where {{ key }} in (select record_key from touched_keys where source = '{{ source }}')
+      where {{ key }} in (select record_key from quarantined_keys where source = '{{ source }}')
       {{ "union all" if not loop.last }}
     {% endfor %}
   ) as clean

@@ -22,9 +22,11 @@
   parquet.`{{ env_var("HOURGLASS_HOME", "../data") }}/lake/{{ dataset }}`
 {%- endmacro %}
 
-{#- on-run-start: on Spark, the sources in the lake as views (in a schema named after the source), made again each
-    run so a source that gained a column shows it; a source's meta.lake_dataset says which dataset of the lake.
-    DuckDB reads them where they are (the sources' external_location). -#}
+{#- on-run-start: on Spark, the sources in the lake as views (in a schema named after the source); a source's
+    meta.lake_dataset says which dataset of the lake. A view is made once per metastore and kept while it reads the
+    same folder: its schema evolves (a source that gained a column shows it at the next query), and making one
+    costs Spark a listing of the folder and a read of every file's footer. DuckDB reads the sources where they are
+    (their external_location). -#}
 {% macro lake_views() -%}
   {{ return(adapter.dispatch('lake_views', 'hourglass')()) }}
 {%- endmacro %}
@@ -35,16 +37,25 @@
 
 {% macro spark__lake_views() -%}
   {%- if execute -%}
-    {%- set schemas = [] -%}
+    {%- set wanted = {} -%}
     {%- for source in graph.sources.values() if source.meta.lake_dataset -%}
-      {%- if source.schema not in schemas -%}
-        {%- do run_query('create database if not exists ' ~ source.schema) -%}
-        {%- do schemas.append(source.schema) -%}
-      {%- endif -%}
-      {%- do run_query(
-        'create or replace view ' ~ source.schema ~ '.' ~ source.identifier
-        ~ ' as select * from ' ~ lake_files(source.meta.lake_dataset | replace('{name}', source.name))
-      ) -%}
+      {%- set dataset = source.meta.lake_dataset | replace('{name}', source.name) -%}
+      {%- do wanted.setdefault(source.schema, {}).update({source.identifier: 'select * from ' ~ lake_files(dataset)}) -%}
+    {%- endfor -%}
+    {%- for schema, views in wanted.items() -%}
+      {%- do run_query('create database if not exists ' ~ schema) -%}
+      {%- set made = {} -%}
+      {%- for row in run_query("show table extended in " ~ schema ~ " like '*'").rows -%}
+        {%- do made.update({row['tableName']: row['information']}) -%}
+      {%- endfor -%}
+      {%- for name, query in views.items() -%}
+        {%- set found = made.get(name, '') -%}
+        {%- if ('View Text: ' ~ query ~ '\n') not in found or 'View Schema Mode: EVOLUTION' not in found -%}
+          {%- do run_query(
+            'create or replace view ' ~ schema ~ '.' ~ name ~ ' with schema evolution as ' ~ query
+          ) -%}
+        {%- endif -%}
+      {%- endfor -%}
     {%- endfor -%}
   {%- endif -%}
   select 1
