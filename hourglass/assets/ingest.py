@@ -3,6 +3,7 @@
 import dagster as dg
 
 from hourglass import settings
+from hourglass.freshness import freshness_policy
 from hourglass.sources import CONTRACTS, SourceContract
 
 QUARANTINE_WARN_SHARE_VAR = "HOURGLASS_QUARANTINE_WARN_SHARE"
@@ -27,6 +28,7 @@ def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
         group_name="ingest",
         description=f"{contract.description} Landing: HOURGLASS_HOME/landing/{contract.name}/ (docs/sources.md).",
         kinds={"parquet"},
+        freshness_policy=freshness_policy(contract.name),
         check_specs=[
             dg.AssetCheckSpec(
                 check_name,

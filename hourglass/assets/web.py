@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from hourglass import settings
+from hourglass.freshness import freshness_policy
 from hourglass.ga4 import SOURCE
 from hourglass.resources.ga4 import Ga4Resource
 
@@ -13,6 +14,7 @@ from hourglass.resources.ga4 import Ga4Resource
     name=SOURCE,
     group_name="ingest",
     kinds={"parquet"},
+    freshness_policy=freshness_policy(SOURCE),
     description=(
         "Google Analytics 4 rows per day, visitor (customUser:hg_visitor_id), source/medium, page and event. "
         "Fetches every missing day and the last few again, since GA4 data settles late; a day without rows is "
