@@ -5,53 +5,16 @@ once and telemetry off, as the committed dagster.yaml says. And `dg` loads the p
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import time
 import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import yaml
+from dagster_dev import BIN, dg_dev, dg_environment, free_port, started
 
 from hourglass import settings
 
-BIN = settings.PROJECT_ROOT / ".venv" / "bin"
 INSTANCE_QUERY = "{ instance { info poolConfig { defaultPoolLimit } runQueueConfig { maxConcurrentRuns } } }"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def _started(command: list, env: dict, log: Path):
-    """A Dagster webserver (and daemon) started by `command` in the project folder, until it answers."""
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{env['PORT']}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, f"{command} exited:\n{log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, f"{command} did not answer within 5 minutes"
-                time.sleep(1)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
 
 
 def _instance(url: str) -> dict:
@@ -66,9 +29,9 @@ def _instance(url: str) -> dict:
 # The ways docs and README give: `make dev` (DAGSTER_HOME defaults to HOURGLASS_HOME/dagster), `make dev` with a
 # DAGSTER_HOME of one's own (production: durable storage), and `dg dev` in the project folder without one.
 WAYS = {
-    "make dev": (["make", "dev"], False),
-    "make dev, a given DAGSTER_HOME": (["make", "dev"], True),
-    "dg dev": ([BIN / "dg", "dev", "-h", "127.0.0.1", "-p", "{port}"], False),
+    "make dev": (lambda port: ["make", "dev"], False),
+    "make dev, a given DAGSTER_HOME": (lambda port: ["make", "dev"], True),
+    "dg dev": (dg_dev, False),
 }
 
 
@@ -76,15 +39,12 @@ WAYS = {
 @pytest.mark.parametrize("way", list(WAYS))
 def test_every_documented_way_of_starting_dagster_limits_the_warehouse_pool(way, tmp_path, dbt_manifest):
     command, given_home = WAYS[way]
-    port = str(_free_port())
-    env = {name: value for name, value in os.environ.items() if name not in ("DAGSTER_HOME", "VIRTUAL_ENV")}
-    env |= {"HOURGLASS_HOME": str(tmp_path / "home"), "PORT": port, "HOURGLASS_LANDING_SENSOR": "stopped"}
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if name != "DAGSTER_HOME"}
+    env |= {"HOURGLASS_HOME": str(tmp_path / "home"), "PORT": str(port), "HOURGLASS_LANDING_SENSOR": "stopped"}
     if given_home:
         env["DAGSTER_HOME"] = str(tmp_path / "elsewhere")
-    if command[0] != "make":
-        env["VIRTUAL_ENV"] = str(BIN.parent)  # as an activated virtualenv: dg checks it is the project's
-    command = [str(part).replace("{port}", port) for part in command]
-    with _started(command, env, tmp_path / "dagster.log") as url:
+    with started(command(port), dg_environment(env), port, tmp_path / "dagster.log") as url:
         instance = _instance(url)
     assert instance["poolConfig"]["defaultPoolLimit"] == 1  # pool "warehouse" (and each campaign's ledger pool)
     assert instance["runQueueConfig"]["maxConcurrentRuns"] == 2
@@ -106,9 +66,10 @@ def test_the_pool_name_the_assets_use_is_the_one_limited(dbt_manifest):
 
 @pytest.mark.slow
 def test_dg_check_defs_loads_the_project(home, dbt_manifest):
-    env = {**os.environ, "VIRTUAL_ENV": str(BIN.parent)}
-    checked = subprocess.run([BIN / "dg", "check", "defs"], cwd=settings.PROJECT_ROOT, env=env, text=True,
-                             capture_output=True)  # fmt: skip
+    env = dg_environment(dict(os.environ))
+    checked = subprocess.run(
+        [BIN / "dg", "check", "defs"], cwd=settings.PROJECT_ROOT, env=env, text=True, capture_output=True
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "All definitions loaded successfully" in checked.stdout + checked.stderr
     assert "arning" not in checked.stdout + checked.stderr  # no deprecation, supersession or venv warning

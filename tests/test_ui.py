@@ -1,4 +1,4 @@
-"""The Dagster UI as a new user meets it: `dagster dev` on the project, driven in Debian's Chromium.
+"""The Dagster UI as a new user meets it: `dg dev` on the project, driven in Debian's Chromium.
 
 It opens the asset graph, finds the groups ingest -> model -> activate in that order, materialises one
 asset from its page and sees the materialisation land, and (`make soak`) backfills a date range of a
@@ -7,26 +7,18 @@ daily-partitioned model from its page, which the daemon runs as one run.
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
-import urllib.request
 
 import dagster as dg
 import pytest
 from conftest import AS_OF
+from dagster_dev import BIN, dg_dev, dg_environment, free_port, started
 from playwright.sync_api import sync_playwright
 
 from hourglass import settings
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,40 +31,17 @@ def dagster_ui(tmp_path_factory, dbt_manifest):
         "HOURGLASS_AS_OF_DATE": AS_OF.isoformat(),
         "HOURGLASS_LANDING_SENSOR": "stopped",  # no runs of its own while the test drives the UI
     }
-    bin_dir = settings.PROJECT_ROOT / ".venv" / "bin"
-    subprocess.run([bin_dir / "hourglass", "generate", "--customers", "150", "--seed", "5"], env=env, check=True)
-    port = _free_port()
-    # What `make dev` runs (prepare, then dagster dev), on a free port.
-    subprocess.run([bin_dir / "hourglass", "prepare"], env=env, check=True, capture_output=True)
+    subprocess.run([BIN / "hourglass", "generate", "--customers", "150", "--seed", "5"], env=env, check=True)
+    port = free_port()
+    # What `make dev` runs (prepare, then dg dev), on a free port.
+    subprocess.run([BIN / "hourglass", "prepare"], env=env, check=True, capture_output=True)
     # The e-mail and web events in the lake and the event models built for one day: what a backfill builds on.
     events = "esp_events,ga4_web,stg_esp_events,stg_ga4_web,int_esp_events_daily,int_ga4_web_daily"
-    command = [bin_dir / "dagster", "asset", "materialize", "-m", "hourglass.definitions", "--select", events,
+    command = [BIN / "dagster", "asset", "materialize", "-m", "hourglass.definitions", "--select", events,
                "--partition", AS_OF.isoformat()]  # fmt: skip
     subprocess.run(command, env=env, cwd=settings.PROJECT_ROOT, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [bin_dir / "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=settings.PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/server_info", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, "dagster dev exited"
-            assert time.monotonic() < deadline, "dagster dev did not answer within 3 minutes"
-            time.sleep(1)
-    yield url, home
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
+    with started(dg_dev(port), dg_environment(env), port, home.parent / "dagster.log") as url:
+        yield url, home
 
 
 @pytest.fixture(scope="module")

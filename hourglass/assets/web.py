@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from hourglass import settings
+from hourglass.assets.ingest import lake_rows
 from hourglass.freshness import freshness_policy
 from hourglass.ga4 import SOURCE
 from hourglass.resources.ga4 import Ga4Resource
@@ -30,7 +31,10 @@ def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.Materiali
         report.ensure_not_missing(end)
         context.log.warning("GA4: no property set and no landing file for the embedded emulator; nothing fetched")
         return dg.MaterializeResult(
-            metadata={"rows_loaded": 0, "days_fetched": 0, "delivered_nothing": True, "no_source": True}
+            metadata={
+                **lake_rows(SOURCE),
+                **{"rows_loaded": 0, "days_fetched": 0, "delivered_nothing": True, "no_source": True},
+            }
         )
     with ga4.connect() as conn:
         result = report.load(
@@ -46,6 +50,7 @@ def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.Materiali
     last = result.days[-1] if result.days else None
     return dg.MaterializeResult(
         metadata={
+            **lake_rows(SOURCE),
             "rows_loaded": result.rows,
             "days_fetched": len(result.days),
             "days_with_rows": len(fetched),
