@@ -38,9 +38,10 @@ def _audience_size(home) -> int:
 
 def test_full_refresh_and_a_one_off_var_reach_dbt_from_a_launched_run(pipeline_copy, monkeypatch):
     home, _ = pipeline_copy
-    for name, value in {"HOURGLASS_HOME": str(home), "HOURGLASS_AS_OF_DATE": AS_OF.isoformat(),
-                        "HOURGLASS_NOW": f"{AS_OF}T10:00:00", "DAGSTER_HOME": str(home / "dagster")}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOURGLASS_HOME", str(home))
+    monkeypatch.setenv("HOURGLASS_AS_OF_DATE", AS_OF.isoformat())
+    monkeypatch.setenv("HOURGLASS_NOW", f"{AS_OF}T10:00:00")
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     settings.dagster_home()
     nightly_size = _audience_size(home)
 
