@@ -1,16 +1,19 @@
 """The Dagster UI as a new user meets it: `dg dev` on the project, driven in Debian's Chromium.
 
 It opens the asset graph, finds the groups ingest -> model -> activate in that order, materialises one
-asset from its page and sees the materialisation land, and (`make soak`) backfills a date range of a
+asset from its page and sees the materialisation land, reads a source's row count and freshness and a model's
+row count and column types from their pages, and (`make soak`) backfills a date range of a
 daily-partitioned model from its page, which the daemon runs as one run.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import time
 
 import dagster as dg
+import duckdb
 import pytest
 from conftest import AS_OF
 from dagster_dev import BIN, dg_dev, dg_environment, free_port, started
@@ -136,3 +139,26 @@ def test_a_date_range_backfilled_from_the_ui_runs_once_and_succeeds(dagster_ui, 
         "2026-11-12",
     )
     assert not errors
+
+
+def test_asset_pages_show_row_counts_column_types_and_freshness(dagster_ui, browser):
+    """A source's page: its row count (the lake's rows) and its freshness policy passing, as the daemon
+    evaluated it; a dbt model's page: its row count and its columns with their types."""
+    url, home = dagster_ui
+    page, errors = _page(browser, f"{url}/assets/esp_events")
+    deadline = time.monotonic() + 180
+    while not re.search(r"Freshness policy\s+Passing", page.inner_text("body")):  # evaluated every 30 seconds
+        assert time.monotonic() < deadline, "the freshness policy did not show as passing within 3 minutes"
+        page.wait_for_timeout(3000)
+        page.reload(wait_until="networkidle")
+    with duckdb.connect() as con:
+        lake_rows = con.execute(f"select count(*) from '{home}/lake/raw/esp_events/*/*.parquet'").fetchone()[0]
+    assert re.search(r"Row count\s+([\d,]+)", page.inner_text("body")).group(1) == f"{lake_rows:,}"
+
+    page, more_errors = _page(browser, f"{url}/assets/int_esp_events_daily")
+    page.get_by_text("Column name").wait_for()
+    body = page.inner_text("body")
+    assert int(re.search(r"Row count\s+([\d,]+)", body).group(1).replace(",", "")) > 0
+    columns = dict(re.findall(r"^(\w+)\n\s*\n(DATE|BIGINT|TIMESTAMP|character varying\(256\))$", body, re.M))
+    assert columns["event_date"] == "DATE" and columns["sends"] == "BIGINT"
+    assert not errors and not more_errors
