@@ -64,8 +64,8 @@ def test_dbt_models_carry_column_types_and_their_file(pipeline, dbt_manifest):
     assert "char" in columns["customer_key"].lower()  # dbt's name for DuckDB's VARCHAR: character varying(256)
     assert len(columns) > 10  # every column, not only those the yml documents
 
-    spec = next(s for s in defs.get_all_asset_specs() if s.key == dg.AssetKey("customer_segments"))
-    (reference,) = spec.metadata["dagster/code_references"].code_references
+    node = defs.resolve_asset_graph().get(dg.AssetKey("customer_segments"))
+    (reference,) = node.metadata["dagster/code_references"].code_references
     assert Path(reference.file_path) == settings.DBT_PROJECT_DIR / "models" / "marts" / "customer_segments.sql"
 
 
