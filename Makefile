@@ -60,9 +60,11 @@ lint: $(BIN)/.installed
 prepare: $(BIN)/.installed
 	$(BIN)/hourglass prepare
 
-## dev: the Dagster UI on the same data, http://127.0.0.1:3000
+## dev: the Dagster UI on the same data, http://127.0.0.1:3000 (`dg dev`: the project in pyproject.toml; the
+## instance in DAGSTER_HOME, where prepare copies dagster.yaml if it has none); PORT= another port
+PORT ?= 3000
 dev: prepare
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev -h 127.0.0.1 -p $(PORT)
 
 ## bench: the benchmarks in bench/ (see docs/performance.md)
 bench: $(BIN)/.installed

@@ -16,7 +16,6 @@ from hourglass.assets.privacy import forget, privacy_retention, retention_job, r
 from hourglass.assets.report import kpi_report
 from hourglass.assets.steps import step_assets
 from hourglass.assets.web import ga4_web
-from hourglass.freshness import freshness_checks, freshness_job, freshness_schedule
 from hourglass.project import DbtCli, dbt_project
 from hourglass.resources.channels import channel_resources
 from hourglass.resources.ga4 import Ga4Resource
@@ -64,15 +63,13 @@ defs = dg.Definitions(
         kpi_report,
         privacy_retention,
     ],
-    jobs=[nightly_job, abandoner_job, freshness_job, forget, retention_job],
+    jobs=[nightly_job, abandoner_job, forget, retention_job],
     schedules=[
         # 02:00 for the latest partition, which is today (end_offset=1)
         dg.build_schedule_from_partitioned_job(nightly_job, hour_of_day=2, minute_of_hour=0),
         abandoner_journey_schedule,
-        freshness_schedule,
         retention_schedule,
     ],
-    asset_checks=freshness_checks,
     sensors=[landing_files_sensor, run_failure_alert],
     resources={
         "dbt": DbtCli(project_dir=dbt_project),

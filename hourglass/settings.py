@@ -145,26 +145,18 @@ def history_start() -> date:
     return date_setting("HOURGLASS_HISTORY_START", date(2024, 1, 1))
 
 
-DAGSTER_YAML = """\
-# Written by hourglass when DAGSTER_HOME had no dagster.yaml; edit freely, it is not rewritten.
-telemetry:
-  enabled: false   # this pipeline phones nobody
-concurrency:
-  runs:
-    max_concurrent_runs: 2   # two cores: the landing sensor may ask for a run per source at once
-  pools:
-    default_limit: 1         # pool "warehouse": one dbt build writes the DuckDB file at a time
-"""
+# The instance configuration (pools, run concurrency, telemetry), committed once; see its header.
+INSTANCE_YAML = PROJECT_ROOT / "dagster.yaml"
 
 
 def dagster_home() -> Path:
-    """DAGSTER_HOME (default HOURGLASS_HOME/dagster), with a dagster.yaml for this machine if it has none."""
+    """DAGSTER_HOME (default HOURGLASS_HOME/dagster), with hourglass's dagster.yaml copied in if it has none."""
     path = Path(os.environ.get("DAGSTER_HOME") or home() / "dagster").resolve()
     os.environ["DAGSTER_HOME"] = str(path)
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        config.write_text(INSTANCE_YAML.read_text())
     return path
 
 

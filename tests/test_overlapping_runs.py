@@ -47,7 +47,7 @@ def test_the_deployed_dagster_yaml_keeps_hourglass_own_settings():
     """deploy/dagster.yaml is hourglass's dagster.yaml plus PostgreSQL storage: the pools and limits agree."""
     deployed = yaml.safe_load(DEPLOY_YAML.read_text())
     assert deployed.pop("storage")["postgres"]["postgres_db"]
-    assert deployed == yaml.safe_load(settings.DAGSTER_YAML)
+    assert deployed == yaml.safe_load(settings.INSTANCE_YAML.read_text())
 
 
 def _run_environment(mp: pytest.MonkeyPatch, home: Path, storage: dict[str, str]) -> None:

@@ -1,32 +1,27 @@
-"""The Dagster UI as a new user meets it: `dagster dev` on the project, driven in Debian's Chromium.
+"""The Dagster UI as a new user meets it: `dg dev` on the project, driven in Debian's Chromium.
 
 It opens the asset graph, finds the groups ingest -> model -> activate in that order, materialises one
-asset from its page and sees the materialisation land, and (`make soak`) backfills a date range of a
+asset from its page and sees the materialisation land, reads a source's row count and freshness and a model's
+row count and column types from their pages, and (`make soak`) backfills a date range of a
 daily-partitioned model from its page, which the daemon runs as one run.
 """
 
 import os
+import re
 import shutil
-import signal
-import socket
 import subprocess
 import time
-import urllib.request
 
 import dagster as dg
+import duckdb
 import pytest
 from conftest import AS_OF
+from dagster_dev import BIN, dg_dev, dg_environment, free_port, started
 from playwright.sync_api import sync_playwright
 
 from hourglass import settings
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,40 +34,17 @@ def dagster_ui(tmp_path_factory, dbt_manifest):
         "HOURGLASS_AS_OF_DATE": AS_OF.isoformat(),
         "HOURGLASS_LANDING_SENSOR": "stopped",  # no runs of its own while the test drives the UI
     }
-    bin_dir = settings.PROJECT_ROOT / ".venv" / "bin"
-    subprocess.run([bin_dir / "hourglass", "generate", "--customers", "150", "--seed", "5"], env=env, check=True)
-    port = _free_port()
-    # What `make dev` runs (prepare, then dagster dev), on a free port.
-    subprocess.run([bin_dir / "hourglass", "prepare"], env=env, check=True, capture_output=True)
+    subprocess.run([BIN / "hourglass", "generate", "--customers", "150", "--seed", "5"], env=env, check=True)
+    port = free_port()
+    # What `make dev` runs (prepare, then dg dev), on a free port.
+    subprocess.run([BIN / "hourglass", "prepare"], env=env, check=True, capture_output=True)
     # The e-mail and web events in the lake and the event models built for one day: what a backfill builds on.
     events = "esp_events,ga4_web,stg_esp_events,stg_ga4_web,int_esp_events_daily,int_ga4_web_daily"
-    command = [bin_dir / "dagster", "asset", "materialize", "-m", "hourglass.definitions", "--select", events,
+    command = [BIN / "dagster", "asset", "materialize", "-m", "hourglass.definitions", "--select", events,
                "--partition", AS_OF.isoformat()]  # fmt: skip
     subprocess.run(command, env=env, cwd=settings.PROJECT_ROOT, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [bin_dir / "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=settings.PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/server_info", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, "dagster dev exited"
-            assert time.monotonic() < deadline, "dagster dev did not answer within 3 minutes"
-            time.sleep(1)
-    yield url, home
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
+    with started(dg_dev(port), dg_environment(env), port, home.parent / "dagster.log") as url:
+        yield url, home
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +139,26 @@ def test_a_date_range_backfilled_from_the_ui_runs_once_and_succeeds(dagster_ui, 
         "2026-11-12",
     )
     assert not errors
+
+
+def test_asset_pages_show_row_counts_column_types_and_freshness(dagster_ui, browser):
+    """A source's page: its row count (the lake's rows) and its freshness policy passing, as the daemon
+    evaluated it; a dbt model's page: its row count and its columns with their types."""
+    url, home = dagster_ui
+    page, errors = _page(browser, f"{url}/assets/esp_events")
+    deadline = time.monotonic() + 180
+    while not re.search(r"Freshness policy\s+Passing", page.inner_text("body")):  # evaluated every 30 seconds
+        assert time.monotonic() < deadline, "the freshness policy did not show as passing within 3 minutes"
+        page.wait_for_timeout(3000)
+        page.reload(wait_until="networkidle")
+    with duckdb.connect() as con:
+        lake_rows = con.execute(f"select count(*) from '{home}/lake/raw/esp_events/*/*.parquet'").fetchone()[0]
+    assert re.search(r"Row count\s+([\d,]+)", page.inner_text("body")).group(1) == f"{lake_rows:,}"
+
+    page, more_errors = _page(browser, f"{url}/assets/int_esp_events_daily")
+    page.get_by_text("Column name").wait_for()
+    body = page.inner_text("body")
+    assert int(re.search(r"Row count\s+([\d,]+)", body).group(1).replace(",", "")) > 0
+    columns = dict(re.findall(r"^(\w+)\n\s*\n(DATE|BIGINT|TIMESTAMP|character varying\(256\))$", body, re.M))
+    assert columns["event_date"] == "DATE" and columns["sends"] == "BIGINT"
+    assert not errors and not more_errors

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from hourglass import settings
+from hourglass.freshness import freshness_policy
 from hourglass.sources import CONTRACTS, SourceContract
 
 QUARANTINE_WARN_SHARE_VAR = "HOURGLASS_QUARANTINE_WARN_SHARE"
@@ -19,6 +20,14 @@ def _reasons_table(reasons: dict[str, int]) -> str:
     return "| reason | rows |\n|---|---|\n" + rows
 
 
+def lake_rows(source: str) -> dict[str, int]:
+    """Dagster's row count of a source: its rows in the lake over every load date (DuckDB counts them from the
+    Parquet footers)."""
+    from hourglass import lake
+
+    return {"dagster/row_count": lake.row_count(lake.raw_dataset(source))}
+
+
 def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
     check_name = "quarantined_share"
 
@@ -27,6 +36,7 @@ def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
         group_name="ingest",
         description=f"{contract.description} Landing: HOURGLASS_HOME/landing/{contract.name}/ (docs/sources.md).",
         kinds={"parquet"},
+        freshness_policy=freshness_policy(contract.name),
         check_specs=[
             dg.AssetCheckSpec(
                 check_name,
@@ -54,6 +64,7 @@ def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
         threshold = settings.float_setting(QUARANTINE_WARN_SHARE_VAR, 0.02)
         yield dg.MaterializeResult(
             metadata={
+                **lake_rows(contract.name),
                 "rows_in": rows_in,
                 "rows_loaded": sum(r.rows_loaded for r in results),
                 "rows_quarantined": quarantined,

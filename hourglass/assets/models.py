@@ -16,7 +16,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from hourglass import handoffs, settings
 from hourglass.campaigns import audience_nodes
@@ -77,16 +83,31 @@ class HourglassTranslator(DagsterDbtTranslator):
         return any(self.get_asset_key(node) == key for node in audience_nodes(manifest))
 
 
-translator = HourglassTranslator()
+# Code references: each dbt asset links to its model's file.
+translator = HourglassTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+
+
+class DbtBuildConfig(dg.Config):
+    """Run config of every dbt step: the two `dbt build` options an analyst reaches for (docs/model.md)."""
+
+    full_refresh: bool = False  # --full-refresh: the incremental models rebuilt from scratch
+    vars: dict[str, Any] = {}  # --vars for this run only, over dbt_project.yml's
 
 
 class DbtBuildError(Exception):
     """A dbt model or test could not run (not a test that found bad rows): nothing downstream may use it."""
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, dbt_vars: dict | None = None):
+def _build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    day: date,
+    config: DbtBuildConfig,
+    run_vars: dict | None = None,
+):
     """`dbt build` for `day`, given as HOURGLASS_AS_OF_DATE rather than a var: dbt parses the whole project
-    again when its vars differ from the saved parse, and every night's day differs."""
+    again when its vars differ from the saved parse, and every night's day differs. `run_vars` (a backfill's
+    range) win over the run config's one-off vars."""
     from hourglass import activation, model_steps  # data libraries only when a run starts
 
     settings.ensure_audience_dir()
@@ -94,12 +115,20 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, db
     activation.ensure_receipts()
     # dbt's unit tests check the SQL, which a run does not change: CI runs them (tests/test_middle.py), as dbt
     # advises, and runs leave them out.
-    args = ["build", "--exclude-resource-type", "unit_test", *(["--vars", json.dumps(dbt_vars)] if dbt_vars else [])]
+    dbt_vars = {**config.vars, **(run_vars or {})}
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if config.full_refresh else [])]
+    args += ["--vars", json.dumps(dbt_vars)] if dbt_vars else []
     with settings.child_environment(HOURGLASS_AS_OF_DATE=day.isoformat()):
         # Not raise_on_error: a failed test reaches Dagster as a failed check, blocking (the step fails) except
         # on audiences, whose activation checks it; a node that errored fails the step below.
         invocation = dbt.cli(args, context=context, raise_on_error=False)
-    yield from invocation.stream()
+    # Row counts (tables; dagster-dbt leaves views alone) and column types on each model's materialisation,
+    # read through dbt's adapter in this process; on DuckDB after dbt ends (it holds the lock). Not column
+    # lineage: sqlglot cannot parse most of these models' DuckDB SQL, and each model would query its parents too.
+    try:
+        yield from invocation.stream().fetch_row_counts().fetch_column_metadata(with_column_lineage=False)
+    finally:
+        _close_adapter(invocation)
     if invocation.is_successful():
         return
     try:
@@ -109,6 +138,20 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, db
     errors = [r["unique_id"] for r in results if r["status"] == "error"]
     if errors:
         raise DbtBuildError(f"dbt could not run {', '.join(errors)}: see the dbt log of this step")
+
+
+def _close_adapter(invocation: DbtCliInvocation) -> None:
+    """dbt-duckdb keeps one connection per process open for the process's life: closed here, or the next dbt
+    step of an in-process run (another dbt process) finds the warehouse locked."""
+    adapter = invocation.adapter
+    if adapter is None:
+        return
+    adapter.cleanup_connections()
+    manager = type(adapter.connections)
+    environment = getattr(manager, "_ENV", None)  # DuckDB's shared database handle
+    if environment is not None:
+        environment.close()
+        manager.close_all_connections()
 
 
 @dbt_assets(
@@ -121,13 +164,13 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, day: date, db
     backfill_policy=dg.BackfillPolicy.single_run(),  # a date range is one dbt run, not one per day
     pool="warehouse",
 )
-def event_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def event_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     dbt_vars = None
     if end - start > timedelta(days=1):  # a backfill: exactly its days; one day: the usual lookback for late data
         dbt_vars = {"incremental_start": start.isoformat(), "incremental_end": end.isoformat()}
-    yield from _build(context, dbt, end - timedelta(days=1), dbt_vars)
+    yield from _build(context, dbt, end - timedelta(days=1), config, dbt_vars)
 
 
 def _middle_part(name: str, select: str, exclude: str) -> dg.AssetsDefinition:
@@ -142,8 +185,8 @@ def _middle_part(name: str, select: str, exclude: str) -> dg.AssetsDefinition:
         name=name,
         pool="warehouse",  # DuckDB allows one writing process: warehouse writers queue in this pool
     )
-    def part(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        yield from _build(context, dbt, run_as_of(context))
+    def part(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+        yield from _build(context, dbt, run_as_of(context), config)
 
     return part
 
@@ -164,5 +207,5 @@ middle_models = [event_models, models_before_steps, identified_models, dbt_model
     name="effect_models",
     pool="warehouse",
 )
-def effect_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt, run_as_of(context))
+def effect_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    yield from _build(context, dbt, run_as_of(context), config)

@@ -5,6 +5,8 @@ from datetime import timedelta
 import dagster as dg
 
 from hourglass import settings
+from hourglass.assets.ingest import lake_rows
+from hourglass.freshness import freshness_policy
 from hourglass.ga4 import SOURCE
 from hourglass.resources.ga4 import Ga4Resource
 
@@ -13,6 +15,7 @@ from hourglass.resources.ga4 import Ga4Resource
     name=SOURCE,
     group_name="ingest",
     kinds={"parquet"},
+    freshness_policy=freshness_policy(SOURCE),
     description=(
         "Google Analytics 4 rows per day, visitor (customUser:hg_visitor_id), source/medium, page and event. "
         "Fetches every missing day and the last few again, since GA4 data settles late; a day without rows is "
@@ -28,7 +31,10 @@ def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.Materiali
         report.ensure_not_missing(end)
         context.log.warning("GA4: no property set and no landing file for the embedded emulator; nothing fetched")
         return dg.MaterializeResult(
-            metadata={"rows_loaded": 0, "days_fetched": 0, "delivered_nothing": True, "no_source": True}
+            metadata={
+                **lake_rows(SOURCE),
+                **{"rows_loaded": 0, "days_fetched": 0, "delivered_nothing": True, "no_source": True},
+            }
         )
     with ga4.connect() as conn:
         result = report.load(
@@ -44,6 +50,7 @@ def ga4_web(context: dg.AssetExecutionContext, ga4: Ga4Resource) -> dg.Materiali
     last = result.days[-1] if result.days else None
     return dg.MaterializeResult(
         metadata={
+            **lake_rows(SOURCE),
             "rows_loaded": result.rows,
             "rows_erased": result.erased,  # forgotten people's rows, left out (docs/privacy.md)
             "days_fetched": len(result.days),
