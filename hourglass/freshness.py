@@ -1,8 +1,9 @@
-"""Freshness of the sources activation reads: stale consent or web data shows in asset health before it is sent.
+"""Freshness of what activation reads: stale consent, web data or audiences show in asset health before a send.
 
-A source that has not been loaded for HOURGLASS_FRESHNESS_HOURS (default 26: a nightly load plus slack) fails
-its freshness policy. Dagster's daemon evaluates the policies (`dagster dev`, `dg dev`, dagster-daemon), so no
-job or schedule of ours is needed; the state shows on the asset page and in asset health.
+A source activation reads, or an audience, not materialised for HOURGLASS_FRESHNESS_HOURS (default 26: a
+nightly run plus slack) fails its freshness policy. Dagster's daemon evaluates the policies (`dagster dev`,
+`dg dev`, dagster-daemon), so no job or schedule of ours is needed; the state shows on the asset page and in
+asset health.
 """
 
 from datetime import timedelta
@@ -19,8 +20,11 @@ ACTIVATION_SOURCES = (*CONSENT_SOURCES, GA4_SOURCE)
 
 def freshness_policy(source: str) -> dg.FreshnessPolicy | None:
     """The policy of a source asset: a time window for those activation reads, none for the others."""
-    if source not in ACTIVATION_SOURCES:
-        return None
+    return activation_input_policy() if source in ACTIVATION_SOURCES else None
+
+
+def activation_input_policy() -> dg.FreshnessPolicy:
+    """The policy of everything a send reads (its sources, its audience): materialised within the window."""
     return dg.FreshnessPolicy.time_window(
         fail_window=timedelta(hours=settings.float_setting("HOURGLASS_FRESHNESS_HOURS", 26.0))
     )

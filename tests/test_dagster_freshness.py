@@ -43,7 +43,9 @@ def test_a_source_activation_reads_fails_freshness_when_not_loaded_for_a_day(hom
 
 
 def test_no_check_job_or_schedule_is_left_for_freshness(dbt_manifest):
+    from hourglass.campaigns import audience_nodes
     from hourglass.definitions import defs
+    from hourglass.project import manifest
 
     assert "check_freshness" not in {job.name for job in defs.get_repository_def().get_all_jobs()}
     assert not [s for s in defs.schedules or [] if "freshness" in s.name]
@@ -52,4 +54,5 @@ def test_no_check_job_or_schedule_is_left_for_freshness(dbt_manifest):
         for node in defs.resolve_asset_graph().asset_nodes
         if node.freshness_policy
     }
-    assert set(policies) == set(ACTIVATION_SOURCES)
+    audiences = {node["name"] for node in audience_nodes(manifest())}
+    assert audiences and set(policies) == {*ACTIVATION_SOURCES, *audiences}

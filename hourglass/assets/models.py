@@ -26,6 +26,7 @@ from dagster_dbt import (
 
 from hourglass import handoffs, settings
 from hourglass.campaigns import audience_nodes
+from hourglass.freshness import activation_input_policy
 from hourglass.project import dbt_project, manifest
 
 RECEIPTS_MODEL = "model.hourglass.stg_activation_receipts"
@@ -60,6 +61,8 @@ class HourglassTranslator(DagsterDbtTranslator):
         if unique_id == RECEIPTS_MODEL:  # the receipts come from every campaign's send
             campaigns = [dg.AssetKey(["activation", node["name"]]) for node in audience_nodes(manifest)]
             return spec.replace_attributes(deps=campaigns)
+        if any(node["unique_id"] == unique_id for node in audience_nodes(manifest)):  # a campaign sends it
+            return spec.replace_attributes(freshness_policy=activation_input_policy())
         return spec
 
     def get_asset_check_spec(
