@@ -21,14 +21,19 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 demo: $(BIN)/.installed $(if $(filter spark,$(HOURGLASS_ENGINE)),java)
 	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
 
+# Test files run side by side, one per CPU (pytest-xdist); a file's tests stay in one process, so its
+# module-scoped fixtures are built once. PYTEST_WORKERS=0 runs them all in this process.
+PYTEST_WORKERS ?= auto
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+
 ## test: lint, then the whole test suite but the soak runs (the report test needs Debian's chromium, the
 ## overlapping-runs test Debian's PostgreSQL, the Spark test Java: all installed when missing)
 test: $(BIN)/.installed lint chromium postgresql java
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 ## check: lint and the fast tests (no pipeline run, no subprocess-heavy scenario), for the edit-test loop
 check: $(BIN)/.installed lint
-	$(BIN)/python -m pytest -q -m "not slow and not soak and not spark"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow and not soak and not spark"
 
 # $(call debian,<a command that finds the tool>,<Debian package>,<what fails without it>)
 debian = @$(1) >/dev/null 2>&1 || { command -v apt-get >/dev/null && \

@@ -270,6 +270,21 @@ hypothesis.settings.register_profile("soak", max_examples=1000)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist (`make test`) each worker hands the faults it counted to the controller, which prints."""
+    import fault_log
+
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["fault_log"] = fault_log.export()
+
+
+def pytest_testnodedown(node, error):
+    import fault_log
+
+    fault_log.merge(getattr(node, "workeroutput", {}).get("fault_log", {}))
+
+
 def pytest_terminal_summary(terminalreporter):
     import fault_log
 

@@ -38,3 +38,13 @@ def table() -> list[str]:
     rows += [(name, COUNTS[name]) for name in others]
     width = max(len(name) for name, _ in rows)
     return [f"{name:<{width}}  {n:>10,}" for name, n in rows]
+
+
+def export() -> dict:
+    """This process's counts, for the process that prints the table (a pytest-xdist worker's to its controller)."""
+    return {"counts": dict(COUNTS), "faults": sorted(FAULTS)}
+
+
+def merge(exported: dict) -> None:
+    COUNTS.update(exported.get("counts", {}))
+    FAULTS.update(exported.get("faults", []))
