@@ -112,12 +112,12 @@ def _decide_row(
     # treated and held-out people are alike and the comparison measures the message, not consent or cooldown.
     consented = [c for c in campaign.message_channels if _consent_needed(c, campaign.purpose) in granted]
     reachable = [c for c in consented if _address_ok(c, row)]
+    last = cooling.get(ck)  # the cooldown holds on every channel: a webhook-only hand-over is not repeated either
+    if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
+        decide((campaign.message_channels or campaign.channels)[0], SUPPRESSED, "cooldown")
+        return decisions
     if campaign.message_channels:
-        last = cooling.get(ck)
         first = campaign.message_channels[0]
-        if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
-            decide(first, SUPPRESSED, "cooldown")
-            return decisions
         if not consented:
             decide(first, SUPPRESSED, granted.refusal(_consent_needed(first, campaign.purpose)))
             return decisions
