@@ -66,18 +66,18 @@ def test_the_scorecard_has_every_goal_with_its_status(pipeline):
 def test_the_social_kpis_count_every_mention_and_the_customers_behind_them(pipeline):
     home, _ = pipeline
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        mentions, negative, topics = con.sql(
+        mentions, negative, topics = con.execute(
             "select count(*), count(*) filter (where sentiment = 'negative'), count(distinct topic)"
             " from int_social_mentions"
         ).fetchone()
-        assert con.sql("select sum(mentions), sum(negative_mentions) from kpi_social_monthly").fetchone() == (
+        assert con.execute("select sum(mentions), sum(negative_mentions) from kpi_social_monthly").fetchone() == (
             mentions,
             negative,
         )
-        assert mentions == con.sql("select count(*) from stg_social_mentions").fetchone()[0]
+        assert mentions == con.execute("select count(*) from stg_social_mentions").fetchone()[0]
         assert topics > 3  # the keywords of seeds/social_topics.csv find topics, not only "other"
         # Customers behind mentions: the CRM id the listening tool gave, resolved by identity to customer_360.
-        linked = con.sql(
+        linked = con.execute(
             """
             select count(*) from stg_social_mentions as m
             inner join identity_map as map on map.record_id = 'social:' || m.mention_id
@@ -86,8 +86,8 @@ def test_the_social_kpis_count_every_mention_and_the_customers_behind_them(pipel
             """
         ).fetchone()[0]
         assert linked > 0
-        assert con.sql("select count(customer_key) from int_social_mentions").fetchone()[0] == linked
-        share = con.sql(
+        assert con.execute("select count(customer_key) from int_social_mentions").fetchone()[0] == linked
+        share = con.execute(
             "select kpi_value from kpi_values where kpi = 'negative_mention_share' order by kpi_month desc limit 1"
         ).fetchone()[0]
         assert 0 <= share <= 1
