@@ -206,3 +206,15 @@ def test_a_missed_goal_is_a_check_naming_kpi_and_owner_and_reaches_the_alert_web
         (posted,) = alerts.state.applied.values()
     assert posted["event"] == "kpi_goal_missed"
     assert {(m["kpi"], m["owner"]) for m in posted["missed"]} == missed
+
+
+def test_the_digest_goes_out_weekly_on_its_own_schedule_not_nightly(dbt_manifest):
+    """(The nightly run evaluates goals_met: test_a_missed_goal_is_a_check_... reads it from its result.)"""
+    from hourglass.definitions import defs
+
+    schedule = defs.resolve_schedule_def("weekly_team_digest_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 8 * * 1", "Europe/Amsterdam")
+    weekly = defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys
+    assert weekly == {dg.AssetKey("team_digest")}
+    nightly = defs.resolve_job_def("nightly").asset_layer
+    assert dg.AssetKey("team_digest") not in nightly.selected_asset_keys

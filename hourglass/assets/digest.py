@@ -46,13 +46,13 @@ def team_digest(context: dg.AssetExecutionContext, smtp: SmtpResource, outbox: O
 
 
 team_digest_job = dg.define_asset_job(
-    "team_digest",
+    "weekly_team_digest",  # the asset's own name is taken by its op
     selection=dg.AssetSelection.assets(team_digest),
     description="Weekly: each team's KPI digest from the last scorecard the nightly run built.",
 )
 
 team_digest_schedule = dg.ScheduleDefinition(
-    name="team_digest_schedule",
+    name="weekly_team_digest_schedule",
     job=team_digest_job,
     cron_schedule=os.environ.get("HOURGLASS_DIGEST_CRON") or "0 8 * * 1",
     execution_timezone=settings.TIMEZONE,
