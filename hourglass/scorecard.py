@@ -42,10 +42,10 @@ def moved_most(rows: list[dict[str, Any]], n: int = 3) -> list[dict[str, Any]]:
 
 
 def figure(value: float | None) -> str:
-    """A KPI's value for people: whole numbers from 100 up, two decimals from 1, three below (shares, rates)."""
+    """A KPI's value for people: whole from 100 up (and counts), two decimals from 1, three below (shares, rates)."""
     if value is None:
         return "-"
-    if abs(value) >= 100:
+    if abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3f}"
 
