@@ -238,6 +238,7 @@ def build_message(campaign: Campaign, decision: Decision, window: str) -> dict[s
             "send_window": window,
             "member": True,
             **{f: row[f] for f in PROFILE_FIELDS if f in row},
+            **{f: row.get(f) for f in campaign.webhook_fields},  # e.g. why the service desk should follow up
         }
     return message
 

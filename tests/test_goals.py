@@ -141,6 +141,7 @@ def test_service_follow_up_has_members_and_reaches_the_service_desk_webhook_once
         payloads = list(desk.state.applied.values())
         assert {p["customer_key"] for p in payloads} == members
         assert all(p["campaign"] == "service_follow_up" for p in payloads)
+        assert {p["last_signal"] for p in payloads} <= {"negative_social_mention", "nps_detractor"}
         assert not {"email", "phone", "to", "first_name"} & set().union(*payloads)
         later = activation.run_campaign(
             campaign, [campaign], channels, run_id="service-2", window=AS_OF + timedelta(days=1)
@@ -218,3 +219,12 @@ def test_the_digest_goes_out_weekly_on_its_own_schedule_not_nightly(dbt_manifest
     assert weekly == {dg.AssetKey("team_digest")}
     nightly = defs.resolve_job_def("nightly").asset_layer
     assert dg.AssetKey("team_digest") not in nightly.selected_asset_keys
+
+
+def test_a_webhook_field_may_not_carry_contact_details():
+    meta = {"campaign": {"channels": ["webhook"], "webhook_fields": ["last_signal", "email"]}}
+    node = {"name": "x", "original_file_path": "models/audiences/x.sql", "config": {"meta": meta}}
+    with pytest.raises(ValueError, match="contact details"):
+        Campaign.from_manifest_node(node)
+    meta["campaign"]["webhook_fields"] = ["last_signal"]
+    assert Campaign.from_manifest_node(node).webhook_fields == ("last_signal",)
