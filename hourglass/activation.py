@@ -108,10 +108,12 @@ def _decide_row(
         key = messages.message_key(campaign.name, ck, channel, window.isoformat()) if channel else None
         decisions.append(Decision(campaign.name, ck, channel, status, reason, key, row))
 
-    # Who is in the experiment at all: the holdout is drawn among people the campaign could reach, so that
-    # treated and held-out people are alike and the comparison measures the message, not consent or cooldown.
+    # Who is in the experiment at all: the holdout is drawn among people the campaign would message now, so that
+    # treated and held-out people are alike and the comparison measures the message, not consent, cooldown, the
+    # cap or quiet hours. A held-out person stands in for a message: cooldown and the cap count them as touched.
     consented = [c for c in campaign.message_channels if _consent_needed(c, campaign.purpose) in granted]
     reachable = [c for c in consented if _address_ok(c, row)]
+    blocked = None  # why the message cannot go now, for treated and held-out people alike
     last = cooling.get(ck)  # the cooldown holds on every channel: a webhook-only hand-over is not repeated either
     if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
         decide((campaign.message_channels or campaign.channels)[0], SUPPRESSED, "cooldown")
@@ -124,8 +126,18 @@ def _decide_row(
         if not reachable:
             decide(consented[0], SUPPRESSED, "invalid_address")
             return decisions
+        if quiet:
+            blocked = "quiet_hours"
+        elif used[ck] >= rules.frequency_cap:
+            blocked = "frequency_cap"
     if in_holdout(campaign.name, ck, campaign.holdout_share):
-        decide(None, HELD_OUT, "holdout")
+        if blocked:
+            decide(reachable[0], SUPPRESSED, blocked)
+        elif campaign.message_channels:
+            used[ck] += 1
+            decide(reachable[0], HELD_OUT, "holdout")
+        else:
+            decide(None, HELD_OUT, "holdout")
         return decisions
     for channel in campaign.audience_channels:
         needed = _consent_needed(channel, campaign.purpose)
@@ -138,10 +150,8 @@ def _decide_row(
     if not campaign.message_channels:
         return decisions
     # One message per person, on the first channel in the campaign's order with consent and a usable address.
-    if quiet:
-        decide(reachable[0], SUPPRESSED, "quiet_hours")
-    elif used[ck] >= rules.frequency_cap:
-        decide(reachable[0], SUPPRESSED, "frequency_cap")
+    if blocked:
+        decide(reachable[0], SUPPRESSED, blocked)
     else:
         used[ck] += 1
         decide(reachable[0], SEND)
@@ -159,13 +169,13 @@ def plan_window(
 ) -> dict[str, list[Decision]]:
     """Every campaign's decisions for one send window; higher priority (lower number) claims the cap first."""
     since = (window - timedelta(days=rules.frequency_days - 1)).isoformat()
-    used = ledger.delivered_per_customer(since, window.isoformat(), MESSAGE_CHANNELS)
+    used = ledger.touched_per_customer(since, window.isoformat(), MESSAGE_CHANNELS)
     plans: dict[str, list[Decision]] = {}
     for campaign in sorted(campaigns, key=lambda c: (c.priority, c.name)):
         rows = audiences.get(campaign.name)
         if rows is None:
             continue
-        cooling = ledger.last_delivered(campaign.name, window.isoformat()) if campaign.cooldown_days else {}
+        cooling = ledger.last_touched(campaign.name, window.isoformat()) if campaign.cooldown_days else {}
         quiet = campaign.is_quiet(now)
         plans[campaign.name] = [
             d
@@ -243,6 +253,15 @@ def build_message(campaign: Campaign, decision: Decision, window: str) -> dict[s
     return message
 
 
+def record_plan(ledger: Ledger, campaign: str, decisions: list[Decision], window: str) -> None:
+    """Before anything goes out: the window's sends as planned, and the messages its holdout stands in for as held
+    out (so that cooldown and the frequency cap count the held-out people as they count the sent ones)."""
+    ledger.plan((d.key, campaign, d.customer_key, d.channel, window) for d in decisions if d.status == SEND)
+    ledger.hold_out(
+        (d.key, campaign, d.customer_key, d.channel, window) for d in decisions if d.status == HELD_OUT and d.key
+    )
+
+
 @dataclass
 class SendReport:
     counts: Counter = field(default_factory=Counter)  # sent, failed, rejected, already_sent, waiting_retry, ...
@@ -272,7 +291,7 @@ def send_campaign(
     report = SendReport()
     owner = owner or ClaimOwner(run_id="send")
     to_send = [d for d in decisions if d.status == SEND]
-    ledger.plan((d.key, campaign.name, d.customer_key, d.channel, window) for d in to_send)
+    record_plan(ledger, campaign.name, decisions, window)
     unavailable = ledger.unavailable((d.key for d in to_send), owner)
     due: dict[str, list[Decision]] = defaultdict(list)
     for d in to_send:
@@ -348,7 +367,7 @@ RECEIPT_SCHEMA = pa.schema(
         ("customer_key", pa.string()),
         ("channel", pa.string()),
         ("message_key", pa.string()),
-        ("status", pa.string()),  # sent, failed, rejected, suppressed, held_out
+        ("status", pa.string()),  # sent, failed, rejected, suppressed, held_out (on the channel it stood in for)
         ("reason", pa.string()),
         ("recorded_at", pa.timestamp("us", tz="UTC")),
     ]

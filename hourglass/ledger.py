@@ -34,7 +34,7 @@ create table if not exists messages (
     customer_key text not null,
     channel text not null,
     send_window text not null,
-    status text not null,            -- planned, sending (claimed: in flight), sent, failed, rejected
+    status text not null,            -- planned, sending (claimed: in flight), sent, failed, rejected, held_out
     reason text,
     attempts integer not null default 0,
     next_attempt_at real not null default 0,
@@ -64,9 +64,12 @@ CLAIM_COLUMNS = {
     "claim_until": "real not null default 0",
 }
 
-# Messages that reached, or may have reached, the person: they count against the frequency cap and cooldown.
-# A claimed key is 'sending' from its claim until its outcome is recorded.
-DELIVERED = ("sending", "sent")
+# Messages that reached, or may have reached, the person, and the messages a holdout stood in for: they count
+# against the frequency cap and cooldown. A claimed key is 'sending' from its claim until its outcome is recorded.
+# A held-out person counts as touched so that they wait out the cooldown and use up the cap as a treated one
+# does: otherwise the same held-out people come back in every window while treated ones rest, and a held-out
+# person gets the next campaign's message where a treated one was capped, and the comparison measures both.
+TOUCHED = ("sending", "sent", "held_out")
 
 
 def _machine() -> str:
@@ -115,6 +118,7 @@ class ClaimOwner:
 # Why a key is not claimed for sending now; each is a count in the send report.
 ALREADY_SENT = "already_sent"
 ALREADY_REJECTED = "already_rejected"
+ALREADY_HELD_OUT = "already_held_out"
 WAITING_RETRY = "waiting_retry"
 CLAIMED_ELSEWHERE = "claimed_elsewhere"
 
@@ -182,6 +186,16 @@ class Ledger:
             ((*m, now) for m in messages),
         )
 
+    def hold_out(self, messages: Iterable[tuple[str, str, str, str, str]]) -> None:
+        """Record (key, campaign, customer_key, channel, send_window) of a message a holdout stands in for: never
+        sent, counted as touched by cooldown and the frequency cap; a known key keeps its state."""
+        now = time.time()
+        self._write(
+            "insert or ignore into messages (key, campaign, customer_key, channel, send_window, status, updated_at)"
+            " values (?, ?, ?, ?, ?, 'held_out', ?)",
+            ((*m, now) for m in messages),
+        )
+
     def states(self, keys: Iterable[str]) -> dict[str, tuple[str, int, float]]:
         """key -> (status, attempts, next_attempt_at) for the keys the ledger knows."""
         sql = "select key, status, attempts, next_attempt_at from messages where key in ({marks})"
@@ -199,6 +213,8 @@ class Ledger:
                 why = ALREADY_SENT
             elif status == "rejected":
                 why = ALREADY_REJECTED
+            elif status == "held_out":  # in this window's holdout already: the comparison stays as it was drawn
+                why = ALREADY_HELD_OUT
             elif status == "failed" and due > now:
                 why = WAITING_RETRY
             elif status == "sending" and until > now:
@@ -302,24 +318,26 @@ class Ledger:
             )
         return [o.key for o in outcomes if o.key not in held]
 
-    def delivered_per_customer(self, since_window: str, before_window: str, channels: Sequence[str]) -> Counter:
-        """Messages on `channels` that reached (or may have reached) each customer in [since, before)."""
+    def touched_per_customer(self, since_window: str, before_window: str, channels: Sequence[str]) -> Counter:
+        """Messages on `channels` that reached (or may have reached) each customer in [since, before), and those a
+        holdout stood in for (the frequency cap)."""
         marks = ",".join("?" * len(channels))
         counts: Counter = Counter()
         for customer, n in self._con.execute(
             "select customer_key, count(*) from messages where send_window >= ? and send_window < ?"
-            f" and channel in ({marks}) and status in {DELIVERED} group by customer_key",
+            f" and channel in ({marks}) and status in {TOUCHED} group by customer_key",
             (since_window, before_window, *channels),
         ):
             counts[customer] = n
         return counts
 
-    def last_delivered(self, campaign: str, before_window: str) -> dict[str, str]:
-        """customer_key -> the latest earlier send window in which `campaign` reached them (for cooldown)."""
+    def last_touched(self, campaign: str, before_window: str) -> dict[str, str]:
+        """customer_key -> the latest earlier send window in which `campaign` reached them or held them out
+        (for cooldown)."""
         return dict(
             self._con.execute(
                 "select customer_key, max(send_window) from messages where campaign = ? and send_window < ?"
-                f" and status in {DELIVERED} group by customer_key",
+                f" and status in {TOUCHED} group by customer_key",
                 (campaign, before_window),
             ).fetchall()
         )

@@ -257,13 +257,15 @@ def campaign_section(con: duckdb.DuckDBPyConnection) -> Section:
         ]
     )
     fig.update_layout(title=CAMPAIGN_CHART_TITLE, height=360)
-    columns = ["campaign", "send_windows", "treated", "held_out", "treated_rate", "holdout_rate", "uplift",
-               "uplift_ci_low", "uplift_ci_high", "minimum_detectable_effect", "verdict"]  # fmt: skip
+    columns = ["campaign", "send_windows", "treated", "held_out", "treated_people", "held_out_people", "treated_rate",
+               "holdout_rate", "uplift", "uplift_ci_low", "uplift_ci_high", "minimum_detectable_effect",
+               "verdict"]  # fmt: skip
     return Section(
         "campaigns",
         "Campaign effect against holdout",
-        "Each campaign over its send windows whose attribution window has closed, each person at their first"
-        " send window. A holdout too small to tell says so.",
+        "Each campaign over its send windows whose attribution window has closed, a person once per window they"
+        " were treated or held out in (treated, held_out), the interval allowing for a person's windows being one"
+        " draw into the holdout. A holdout of too few people to tell says so.",
         [fig],
         effects[columns] if len(effects) else pd.DataFrame(columns=columns),
     )

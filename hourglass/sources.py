@@ -23,6 +23,16 @@ DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y")
 TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M")
 
 
+# The type each contract type has in the lake; the others (string, email, phone) are text.
+SQL_TYPES = {
+    "integer": "bigint",
+    "decimal": "decimal(18, 2)",
+    "date": "date",
+    "timestamp": "timestamp",
+    "boolean": "boolean",
+}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -31,6 +41,10 @@ class Column:
     description: str = ""
     min_value: float | None = None  # numbers outside [min_value, max_value] are quarantined
     max_value: float | None = None
+
+    @property
+    def sql_type(self) -> str:
+        return SQL_TYPES.get(self.type, "varchar")
 
 
 @dataclass(frozen=True)

@@ -173,8 +173,11 @@ def render_effects(found: list[dict]) -> list[str]:
             low, high = 100 * row["uplift_ci_low"], 100 * row["uplift_ci_high"]
             measured = f"{100 * row['uplift']:>+7.1f}  [{low:+6.1f}, {high:+6.1f}]"
         out.append(f"  {row['campaign']:<{width}}  {measured}  {row['verdict']:<26}  {row['planted']}".rstrip())
-    note = "  (uplift in conversion, percentage points: treated against held out, each person at their first past send)"
-    return [*out, note]
+    note = [
+        "  (uplift in conversion, percentage points: treated against held out over the past send windows,",
+        "   a person once per window; the interval counts a person's windows as one draw into the holdout)",
+    ]
+    return [*out, *note]
 
 
 def render_scorecard(brief: bool = False) -> list[str]:

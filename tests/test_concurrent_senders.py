@@ -105,7 +105,7 @@ def test_two_cli_senders_over_slow_smtp_reach_each_recipient_once(crowd, dbt_man
     assert set(got) == set(wanted) and max(got.values()) == 1  # everyone, once
     assert sum(c["result_sent"] for c in counts) == len(wanted)
     with Ledger(settings.ledger_path()) as ledger:
-        assert ledger.counts(name) == {"sent": len(wanted)}
+        assert ledger.counts(name) == {"sent": len(wanted), "held_out": len(rows) - len(wanted)}
 
 
 def test_the_dagster_asset_and_a_cli_sender_at_once_reach_each_recipient_once(crowd, dbt_manifest):
@@ -139,7 +139,7 @@ def test_the_dagster_asset_and_a_cli_sender_at_once_reach_each_recipient_once(cr
     fault_log.count(fault_log.DUPLICATES, sum(got.values()) - len(got))
     assert set(got) == set(wanted) and max(got.values()) == 1
     with Ledger(settings.ledger_path()) as ledger:
-        assert ledger.counts(name) == {"sent": len(wanted)}
+        assert ledger.counts(name) == {"sent": len(wanted), "held_out": len(rows) - len(wanted)}
 
 
 @pytest.mark.parametrize(
@@ -276,7 +276,7 @@ def test_a_frozen_senders_claim_is_taken_over_once_it_expires_and_everyone_is_re
     assert resumed == in_flight == reported  # the frozen batch was taken over, and reported
     assert duplicates <= reported <= batch
     with Ledger(settings.ledger_path()) as ledger:
-        assert ledger.counts(name) == {"sent": len(wanted)}
+        assert ledger.counts(name) == {"sent": len(wanted), "held_out": len(rows) - len(wanted)}
 
 
 # The ledger's claim rules, one sender against another, without processes or servers.
@@ -304,9 +304,16 @@ def test_a_claim_is_taken_only_when_planned_due_expired_or_orphaned(tmp_path):
         assert again.left == {"a": "already_sent", "b": "waiting_retry", "d": "already_rejected"}
         assert again.resumed == set()
 
-        # In flight and counted as possibly delivered by the frequency cap and the cooldown.
-        assert ledger.delivered_per_customer("2026-11-19", "2026-11-20", ["email"]) == {"cust-a": 1, "cust-c": 1}
-        assert ledger.last_delivered("c", "2026-11-20") == {"cust-a": "2026-11-19", "cust-c": "2026-11-19"}
+        # In flight and counted as possibly delivered by the frequency cap and the cooldown, as is a message a
+        # holdout stood in for; a held-out key is never claimed in its window.
+        ledger.hold_out([("e", "c", "cust-e", "email", "2026-11-19")])
+        assert ledger.claim(["e"], ClaimOwner("run-4"), 60).left == {"e": "already_held_out"}
+        assert ledger.touched_per_customer("2026-11-19", "2026-11-20", ["email"]) == {
+            "cust-a": 1,
+            "cust-c": 1,
+            "cust-e": 1,
+        }
+        assert ledger.last_touched("c", "2026-11-20") == dict.fromkeys(["cust-a", "cust-c", "cust-e"], "2026-11-19")
 
 
 def test_an_expired_claim_is_taken_over_and_renewal_keeps_a_live_one(tmp_path):

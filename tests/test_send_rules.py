@@ -20,7 +20,7 @@ from conftest import AS_OF
 
 from hourglass import activation, lake, settings
 from hourglass.campaigns import Campaign
-from hourglass.ledger import Ledger
+from hourglass.ledger import ClaimOwner, Ledger, Outcome
 from hourglass.resources.channels import channel_resources, plain_secret
 from hourglass.sample.channel_servers import LoopbackHttp, LoopbackSmtp
 
@@ -272,3 +272,36 @@ def test_activate_from_the_command_line_needs_approve_past_the_guard(world, dbt_
         approved = activate("--approve")
         assert approved.returncode == 0, approved.stderr[-3000:]
         assert smtp.count > sent and "result_sent: " in approved.stdout
+
+
+def test_a_held_out_person_is_touched_like_a_sent_one(tmp_path):
+    """A person held out in a window stands in for a message: the frequency cap counts them and the cooldown holds
+    them as it does a sent person, so both groups come back at the same pace; and a person the cap stops is in
+    neither group of that window (the holdout is drawn among people the campaign would message now)."""
+    campaign = replace(CAMPAIGN, holdout_share=0.5, cooldown_days=14)
+    later = replace(CAMPAIGN, name="cross_sell_workshop_to_theatre", priority=50)
+    urgent = replace(CAMPAIGN, name="reengage_declining", priority=1)
+    rows = [{"customer_key": f"k{i}", "email": f"p{i}@example.nl", "phone": None} for i in range(40)]
+    consents = {r["customer_key"]: {"email_marketing"} for r in rows}
+    rules = activation.Rules(frequency_cap=1, frequency_days=7)
+    owner = ClaimOwner("test")
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+
+        def window(day: int, *campaigns: Campaign) -> dict[str, set[tuple[str, str | None]]]:
+            when = AS_OF + timedelta(days=day)
+            audiences = {c.name: rows for c in campaigns}
+            noon = datetime.combine(when, datetime.min.time()).replace(hour=12)
+            plans = activation.plan_window(campaigns, audiences, consents, ledger, when, noon, rules)
+            for c in campaigns:  # planned, then delivered
+                activation.record_plan(ledger, c.name, plans[c.name], when.isoformat())
+                claimed = ledger.claim([d.key for d in plans[c.name] if d.status == "send"], owner, 60)
+                ledger.record([Outcome(key, "sent") for key in claimed.taken], owner)
+            return {name: {(d.status, d.reason) for d in plans[name] if d.channel == "email"} for name in plans}
+
+        held = {r["customer_key"] for r in rows if activation.in_holdout(campaign.name, r["customer_key"], 0.5)}
+        assert 0 < len(held) < len(rows)
+        first = window(0, campaign, later)
+        assert first[campaign.name] == {("send", None), ("held_out", "holdout")}
+        assert first[later.name] == {("suppressed", "frequency_cap")}  # the held-out people used up the cap too
+        assert window(7, campaign)[campaign.name] == {("suppressed", "cooldown")}  # held out or sent, all cool down
+        assert window(14, urgent, campaign)[campaign.name] == {("suppressed", "frequency_cap")}  # nobody held out

@@ -20,6 +20,7 @@ from dagster_dev import BIN, dg_dev, dg_environment, free_port, started
 from playwright.sync_api import sync_playwright
 
 from hourglass import settings
+from hourglass.sources import CONTRACTS
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -142,8 +143,9 @@ def test_a_date_range_backfilled_from_the_ui_runs_once_and_succeeds(dagster_ui, 
 
 
 def test_asset_pages_show_row_counts_column_types_and_freshness(dagster_ui, browser):
-    """A source's page: its row count (the lake's rows) and its freshness policy passing, as the daemon
-    evaluated it; a dbt model's page: its row count and its columns with their types."""
+    """A source's page: its row count (the lake's rows), its freshness policy passing, as the daemon evaluated
+    it, and its columns with the contract's types, on one page (kept as a screenshot beside the test's home);
+    a dbt model's page: its row count and its columns with the warehouse's types."""
     url, home = dagster_ui
     page, errors = _page(browser, f"{url}/assets/esp_events")
     deadline = time.monotonic() + 180
@@ -151,9 +153,16 @@ def test_asset_pages_show_row_counts_column_types_and_freshness(dagster_ui, brow
         assert time.monotonic() < deadline, "the freshness policy did not show as passing within 3 minutes"
         page.wait_for_timeout(3000)
         page.reload(wait_until="networkidle")
+    page.get_by_text("Column name").wait_for()
+    page.screenshot(path=home.parent / "esp_events.png", full_page=True)
+    body = page.inner_text("body")
     with duckdb.connect() as con:
         lake_rows = con.execute(f"select count(*) from '{home}/lake/raw/esp_events/*/*.parquet'").fetchone()[0]
-    assert re.search(r"Row count\s+([\d,]+)", page.inner_text("body")).group(1) == f"{lake_rows:,}"
+    assert re.search(r"Row count\s+([\d,]+)", body).group(1) == f"{lake_rows:,}"
+    contract = CONTRACTS["esp_events"].columns
+    shown = dict(re.findall(r"^(\w+)\n\s*\n(varchar|bigint|timestamp|date|boolean|decimal\(18, 2\))$", body, re.M))
+    assert {c.name: shown.get(c.name) for c in contract} == {c.name: c.sql_type for c in contract}
+    assert len(set(shown.values())) > 1, "the columns' types differ: the page must show more than one"
 
     page, more_errors = _page(browser, f"{url}/assets/int_esp_events_daily")
     page.get_by_text("Column name").wait_for()

@@ -28,6 +28,20 @@ def lake_rows(source: str) -> dict[str, int]:
     return {"dagster/row_count": lake.row_count(lake.raw_dataset(source))}
 
 
+def column_schema(contract: SourceContract) -> dict[str, dg.TableSchema]:
+    """The source's columns with the types its contract gives them in the lake, for the asset's page."""
+    columns = [
+        dg.TableColumn(
+            c.name,
+            c.sql_type,
+            description=c.description or None,
+            constraints=dg.TableColumnConstraints(nullable=not c.required),
+        )
+        for c in contract.columns
+    ]
+    return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+
+
 def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
     check_name = "quarantined_share"
 
@@ -36,6 +50,7 @@ def build_ingest_asset(contract: SourceContract) -> dg.AssetsDefinition:
         group_name="ingest",
         description=f"{contract.description} Landing: HOURGLASS_HOME/landing/{contract.name}/ (docs/sources.md).",
         kinds={"parquet"},
+        metadata=column_schema(contract),
         freshness_policy=freshness_policy(contract.name),
         check_specs=[
             dg.AssetCheckSpec(

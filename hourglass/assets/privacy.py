@@ -30,7 +30,7 @@ def forget_person(context: dg.OpExecutionContext, config: ForgetConfig) -> None:
     if len(given) != 1:
         raise dg.Failure("give exactly one of email, phone, customer_id")
     ((option, value),) = given.items()
-    result = forget(option, value, reason=config.reason or None, asked_by=f"dagster run {context.run_id}")
+    result = forget(option, value, reason=config.reason or None, asked_by=f"dagster run {context.run.run_id}")
     counts = ", ".join(f"{name} {n}" for name, n in result.items() if name != "audit_id")
     context.log.info(f"forgotten ({counts}); audit log entry {result['audit_id']}")
 
@@ -59,7 +59,7 @@ def purge_forget_runs(instance: dg.DagsterInstance) -> int:
 def privacy_retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from hourglass.privacy import retention
 
-    removed = retention.run(asked_by=f"dagster run {context.run_id}")
+    removed = retention.run(asked_by=f"dagster run {context.run.run_id}")
     purged = purge_forget_runs(context.instance)
     context.log.info(
         f"retention removed {removed.counts()['partitions']} partitions, {removed.counts()['files']} files"

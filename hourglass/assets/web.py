@@ -5,16 +5,18 @@ from datetime import timedelta
 import dagster as dg
 
 from hourglass import settings
-from hourglass.assets.ingest import lake_rows
+from hourglass.assets.ingest import column_schema, lake_rows
 from hourglass.freshness import freshness_policy
 from hourglass.ga4 import SOURCE
 from hourglass.resources.ga4 import Ga4Resource
+from hourglass.sources import CONTRACTS
 
 
 @dg.asset(
     name=SOURCE,
     group_name="ingest",
     kinds={"parquet"},
+    metadata=column_schema(CONTRACTS[SOURCE]),
     freshness_policy=freshness_policy(SOURCE),
     description=(
         "Google Analytics 4 rows per day, visitor (customUser:hg_visitor_id), source/medium, page and event. "

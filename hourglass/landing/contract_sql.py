@@ -20,13 +20,6 @@ from hourglass import lake
 from hourglass.sources import EMAIL_PATTERN, RESERVED_PREFIX, Column, SourceContract
 
 TYPED = ("integer", "decimal", "date", "timestamp", "boolean")
-SQL_TYPES = {
-    "integer": "bigint",
-    "decimal": "decimal(18, 2)",
-    "date": "date",
-    "timestamp": "timestamp",
-    "boolean": "boolean",
-}
 # The loader's own columns, beside the file's in its queries: under the prefix no source column may take.
 ROW, REASON, REPEATED, RAW_LINE, RAW_FIELDS, HASH = (
     RESERVED_PREFIX + n for n in ("row", "reason", "repeated", "raw_line", "raw_fields", "hash")
@@ -226,7 +219,7 @@ def check_query(path, header, contract, present, key, numbered: bool) -> str:
     # Optional columns this file lacks are there, empty: every load date has the contract's columns, so
     # models and the send-time consent lookup never meet a missing one.
     absent = [c for c in contract.columns if c.name not in header]
-    loaded += [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in absent]
+    loaded += [f'cast(null as {c.sql_type}) as "{c.name}"' for c in absent]
     # One function over all fields: a chain of || is an expression as deep as the file is wide (DuckDB stops at 1000).
     fields = ", ".join(f"coalesce(\"{n}\", '')" for n in header)
     raw_line = f"concat_ws({sql_str(contract.delimiter)}, {fields})"
@@ -270,5 +263,5 @@ def keeps_file_order(con: duckdb.DuckDBPyConnection, query: str) -> bool:
 
 def empty_rows_sql(contract: SourceContract) -> str:
     """SQL for zero rows with the contract's columns and types, as a rows file of the lake has them."""
-    columns = [f'cast(null as {SQL_TYPES.get(c.type, "varchar")}) as "{c.name}"' for c in contract.columns]
+    columns = [f'cast(null as {c.sql_type}) as "{c.name}"' for c in contract.columns]
     return f"select {', '.join(columns)}, cast(null as varchar) as {lake.SOURCE_FILE_COLUMN} limit 0"

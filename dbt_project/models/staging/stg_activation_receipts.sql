@@ -1,5 +1,5 @@
 -- One row per campaign, send window, person and channel: the latest outcome over the window's runs.
--- A person held out has one row with channel null.
+-- A person held out has one row, on the channel their message would have gone (null without a message channel).
 select
     campaign,
     send_window,

@@ -1,11 +1,9 @@
--- Each campaign's effect over its past sends (macros/effect.sql): every person once, in the first send window they
--- were treated or held out in, among windows whose attribution window has closed. The holdout is drawn per person,
--- and a held-out person comes back in every window while a treated one waits out the cooldown: counting later
--- windows too would weigh the groups differently, and count the same few held-out people as many.
+-- Each campaign's effect over its past sends (macros/effect.sql): every send window whose attribution window has
+-- closed, a person once per window they were treated or held out in. Activation counts a held-out person as touched
+-- (cooldown, frequency cap), so both groups come back into a campaign at the same pace; a person's windows are one
+-- draw into the holdout, and the interval treats them as one (clustered by person).
 {{ effect_estimate(
-    "(select * from (select *, row_number() over (partition by campaign, customer_key order by send_window)"
-    ~ " as exposure from " ~ ref('int_campaign_outcomes') ~ ") as numbered"
-    ~ " where exposure = 1 and attribution_complete)",
+    "(select * from " ~ ref('int_campaign_outcomes') ~ " where attribution_complete)",
     ['campaign'],
     {
         'send_windows': 'count(distinct send_window)',
