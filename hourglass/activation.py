@@ -114,12 +114,12 @@ def _decide_row(
     consented = [c for c in campaign.message_channels if _consent_needed(c, campaign.purpose) in granted]
     reachable = [c for c in consented if _address_ok(c, row)]
     blocked = None  # why the message cannot go now, for treated and held-out people alike
+    last = cooling.get(ck)  # the cooldown holds on every channel: a webhook-only hand-over is not repeated either
+    if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
+        decide((campaign.message_channels or campaign.channels)[0], SUPPRESSED, "cooldown")
+        return decisions
     if campaign.message_channels:
-        last = cooling.get(ck)
         first = campaign.message_channels[0]
-        if last and (window - date.fromisoformat(last)).days < campaign.cooldown_days:
-            decide(first, SUPPRESSED, "cooldown")
-            return decisions
         if not consented:
             decide(first, SUPPRESSED, granted.refusal(_consent_needed(first, campaign.purpose)))
             return decisions
@@ -248,6 +248,7 @@ def build_message(campaign: Campaign, decision: Decision, window: str) -> dict[s
             "send_window": window,
             "member": True,
             **{f: row[f] for f in PROFILE_FIELDS if f in row},
+            **{f: row.get(f) for f in campaign.webhook_fields},  # e.g. why the service desk should follow up
         }
     return message
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from hourglass.channels import AUDIENCE_CHANNELS, KNOWN_CHANNELS, MESSAGE_CHANNELS
 
+# What no webhook payload carries: the receiving system is told who (the keys), never how to reach them.
+CONTACT_COLUMNS = {"email", "phone", "first_name", "last_name", "address", "postcode"}
 QUIET_HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -25,6 +27,7 @@ class Campaign:
     quiet_hours: str | None = None  # "21:00-08:00" in the send time zone: no e-mail or SMS then
     guard_max_change: float = 0.5  # the audience may grow or shrink this share against the last run
     guard_min_rows: int = 20  # changes smaller than this many people never trip the guard
+    webhook_fields: tuple[str, ...] = ()  # audience columns the webhook payload carries besides the profile
 
     @property
     def message_channels(self) -> tuple[str, ...]:
@@ -55,6 +58,10 @@ class Campaign:
         quiet = meta.get("quiet_hours")
         if quiet is not None and not QUIET_HOURS.match(str(quiet)):
             raise ValueError(f"{where}: quiet_hours must look like '21:00-08:00', got {quiet!r}")
+        webhook_fields = tuple(meta.get("webhook_fields") or ())
+        contact = sorted(set(webhook_fields) & CONTACT_COLUMNS)
+        if contact:
+            raise ValueError(f"{where}: webhook_fields may not carry contact details, got {contact}")
         guard = float(meta.get("guard_max_change", 0.5))
         if guard <= 0:
             raise ValueError(f"{where}: guard_max_change must be above 0, got {guard}")
@@ -71,6 +78,7 @@ class Campaign:
             quiet_hours=str(quiet) if quiet is not None else None,
             guard_max_change=guard,
             guard_min_rows=int(meta.get("guard_min_rows", 20)),
+            webhook_fields=webhook_fields,
         )
 
 

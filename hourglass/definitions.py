@@ -10,6 +10,8 @@ import dagster as dg
 from hourglass import settings
 from hourglass.alerts import run_failure_alert
 from hourglass.assets.activation import build_activation_assets
+from hourglass.assets.digest import team_digest, team_digest_job, team_digest_schedule
+from hourglass.assets.goals import goals_met
 from hourglass.assets.ingest import ingest_assets
 from hourglass.assets.models import effect_models, middle_models
 from hourglass.assets.privacy import forget, privacy_retention, retention_job, retention_schedule
@@ -28,7 +30,8 @@ activation_assets = build_activation_assets()
 # Both jobs take the event models' daily partitions (Dagster infers them): a run's partition is its day.
 nightly_job = dg.define_asset_job(
     "nightly",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("privacy"),  # retention runs on its own
+    # retention and the team digest run on their own schedules
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("privacy") - dg.AssetSelection.assets(team_digest),
     description="The whole hourglass: ingest every source, build the dbt middle, activate every campaign.",
 )
 
@@ -61,14 +64,17 @@ defs = dg.Definitions(
         *activation_assets,
         effect_models,
         kpi_report,
+        team_digest,
         privacy_retention,
     ],
-    jobs=[nightly_job, abandoner_job, forget, retention_job],
+    asset_checks=[goals_met],
+    jobs=[nightly_job, abandoner_job, forget, retention_job, team_digest_job],
     schedules=[
         # 02:00 for the latest partition, which is today (end_offset=1)
         dg.build_schedule_from_partitioned_job(nightly_job, hour_of_day=2, minute_of_hour=0),
         abandoner_journey_schedule,
         retention_schedule,
+        team_digest_schedule,
     ],
     sensors=[landing_files_sensor, run_failure_alert],
     resources={

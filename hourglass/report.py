@@ -1,7 +1,8 @@
 """The KPI report: one self-contained HTML page (Plotly's script inlined once) that opens without a network.
 
-Sections: KPI trends for the five domains, segment sizes, the lifecycle, campaign uplift with intervals, and
-data quality. The same key figures go to Dagster as metadata (see assets/report.py).
+Sections: the scorecard (each KPI against its goal, from kpi_scorecard) at the top, KPI trends for the domains
+with each goal drawn as a dashed line, segment sizes, the lifecycle, social sentiment, campaign uplift with intervals,
+and data quality. The same key figures go to Dagster as metadata (see assets/report.py).
 """
 
 from __future__ import annotations
@@ -53,7 +54,73 @@ def _bar(labels, values, title: str, horizontal: bool = False) -> go.Figure:
     return fig
 
 
-def kpi_sections(con: duckdb.DuckDBPyConnection) -> list[Section]:
+GOAL_LINE = "goal: {kpi}"  # the label of a goal's dashed line on a chart
+
+
+def _with_goals(fig: go.Figure, goals: dict[str, float], kpis: dict[str, float]) -> go.Figure:
+    """The goal of each KPI in `kpis` (name -> the chart's scale of it) as a dashed line labelled GOAL_LINE."""
+    for kpi, scale in kpis.items():
+        if kpi in goals:
+            fig.add_hline(
+                y=goals[kpi] * scale,
+                line_dash="dash",
+                line_color="#888",
+                annotation_text=GOAL_LINE.format(kpi=kpi),
+                annotation_position="top left",
+            )
+    return fig
+
+
+def scorecard_section(con: duckdb.DuckDBPyConnection) -> Section:
+    table = _query(
+        con,
+        "select kpi, domain, owner, period_start, actual, target as goal, direction, status, change, relative_change"
+        " from kpi_scorecard order by domain, kpi",
+    )
+    statuses = ["on track", "at risk", "missed", "no data"]
+    counts = [int((table.status == s).sum()) for s in statuses]
+    margin = settings.dbt_vars()["kpi_at_risk_margin"]
+    period = f"{table.period_start.iloc[0]:%B %Y}" if len(table) else "-"
+    return Section(
+        "scorecard",
+        "Scorecard: each KPI against its goal",
+        f"{period}, the last complete month, against the month before. On track: the goal is met; at risk: missed"
+        f" by at most {margin:.0%} of the goal; missed: by more. Goals: dbt_project/seeds/kpi_goals.csv.",
+        [_bar(statuses, counts, "KPIs per status")],
+        table,
+    )
+
+
+def social_section(con: duckdb.DuckDBPyConnection, goals: dict[str, float]) -> Section:
+    monthly = _query(
+        con,
+        "select mention_month, sum(mentions) as mentions, sum(negative_mentions) / sum(mentions) as negative_share"
+        " from kpi_social_monthly group by 1 order by 1",
+    )
+    topics = _query(
+        con,
+        "select topic, sum(mentions) as mentions, sum(negative_mentions) as negative_mentions,"
+        " sum(negative_mentions) / sum(mentions) as negative_share from kpi_social_monthly group by 1 order by 2 desc",
+    )
+    return Section(
+        "social",
+        "Social: mentions and sentiment",
+        "Mentions per month and the share of them that are negative; per topic below (seeds/social_topics.csv).",
+        [
+            _with_goals(
+                _line(monthly, "mention_month", {"mentions": "mentions"}, "Mentions"), goals, {"social_mentions": 1}
+            ),
+            _with_goals(
+                _line(monthly, "mention_month", {"negative_share": "negative share"}, "Negative mentions"),
+                goals,
+                {"negative_mention_share": 1},
+            ),
+        ],  # fmt: skip
+        topics,
+    )
+
+
+def kpi_sections(con: duckdb.DuckDBPyConnection, goals: dict[str, float]) -> list[Section]:
     lifecycle = _query(con, "select * from kpi_lifecycle_monthly order by order_month")
     customers = _query(con, "select * from kpi_customers")
     web = _query(
@@ -86,16 +153,20 @@ def kpi_sections(con: duckdb.DuckDBPyConnection) -> list[Section]:
             "Lifecycle: acquisition, repeat, win-back, cross-sell",
             "Customers per month by what they did, and where everyone stands today.",
             [
-                _line(
-                    lifecycle,
-                    "order_month",
-                    {
-                        "new_customers": "new",
-                        "repeat_customers": "repeat",
-                        "won_back_customers": "won back",
-                        "cross_sold_customers": "cross-sold",
-                    },
-                    "Customers per month",
+                _with_goals(
+                    _line(
+                        lifecycle,
+                        "order_month",
+                        {
+                            "new_customers": "new",
+                            "repeat_customers": "repeat",
+                            "won_back_customers": "won back",
+                            "cross_sold_customers": "cross-sold",
+                        },
+                        "Customers per month",
+                    ),
+                    goals,
+                    {"new_customers": 1, "repeat_customers": 1, "won_back_customers": 1},
                 ),  # fmt: skip
                 _bar(by_stage.lifecycle_stage, by_stage.customers, "Customers per lifecycle stage"),
             ],
@@ -104,7 +175,15 @@ def kpi_sections(con: duckdb.DuckDBPyConnection) -> list[Section]:
             "customers",
             "Customer level",
             "Order value, frequency, opt-in and value today.",
-            [_line(lifecycle, "order_month", {"average_order_value": "average order value (EUR)"}, "Order value")],
+            [
+                _with_goals(
+                    _line(
+                        lifecycle, "order_month", {"average_order_value": "average order value (EUR)"}, "Order value"
+                    ),
+                    goals,
+                    {"average_order_value": 1},
+                )
+            ],
             customers.T.reset_index().set_axis(["figure", "value"], axis=1),
         ),
         Section(
@@ -114,14 +193,26 @@ def kpi_sections(con: duckdb.DuckDBPyConnection) -> list[Section]:
             [
                 _line(web, "visit_date", {"sessions": "sessions"}, "Web sessions per day"),
                 _bar(web_sources.session_source_medium, web_sources.sessions, "Sessions by source / medium", True),
-                _line(email, "event_month", {"open_rate": "open rate", "click_rate": "click rate"}, "E-mail"),
+                _with_goals(
+                    _line(email, "event_month", {"open_rate": "open rate", "click_rate": "click rate"}, "E-mail"),
+                    goals,
+                    {"email_open_rate": 1, "email_click_rate": 1},
+                ),
             ],
         ),
         Section(
             "satisfaction",
             "Satisfaction: NPS and complaints",
             "Net Promoter Score and the share of service contacts that are complaints, per month.",
-            [_line(nps, "month", {"nps": "NPS", "complaint_percent": "complaints, % of contacts"}, "Satisfaction")],
+            [
+                _with_goals(
+                    _line(
+                        nps, "month", {"nps": "NPS", "complaint_percent": "complaints, % of contacts"}, "Satisfaction"
+                    ),
+                    goals,
+                    {"nps": 1, "complaint_rate": 100},  # the chart shows complaints in percent
+                )
+            ],
         ),
     ]
     return sections
@@ -213,7 +304,8 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
 
 def collect() -> list[Section]:
     with _warehouse() as con:
-        sections = kpi_sections(con)
+        goals = dict(con.execute("select kpi, target from kpi_scorecard").fetchall())
+        sections = [scorecard_section(con), *kpi_sections(con, goals), social_section(con, goals)]
         sections.append(segment_section(con))
         sections.append(campaign_section(con))
     sections.append(quality_section())

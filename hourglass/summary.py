@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,6 +180,31 @@ def render_effects(found: list[dict]) -> list[str]:
     return [*out, *note]
 
 
+def render_scorecard(brief: bool = False) -> list[str]:
+    """Each KPI against its goal (kpi_scorecard); brief: a line per owner with its statuses and missed KPIs."""
+    from hourglass import scorecard
+
+    rows = scorecard.read()
+    if not rows:
+        return ["  (no scorecard yet)"]
+    note = f"  ({rows[0]['period_start']:%B %Y}; goals: dbt_project/seeds/kpi_goals.csv)"
+    width = max(len(row["kpi"]) for row in rows)
+    if brief:
+        out = []
+        for owner in sorted({row["owner"] for row in rows}):
+            owned = [row for row in rows if row["owner"] == owner]
+            counts = Counter(row["status"] for row in owned)
+            missed = [row["kpi"] for row in owned if row["status"] == scorecard.MISSED]
+            text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            out.append(f"  {owner:<12}{text}" + (f"; missed: {', '.join(missed)}" if missed else ""))
+        return [*out, note]
+    out = [f"  {'kpi':<{width}}  {'owner':<10}  {'actual':>10}  {'goal':>10}  status"]
+    for row in rows:
+        actual, goal = scorecard.figure(row["actual"]), scorecard.figure(row["target"])
+        out.append(f"  {row['kpi']:<{width}}  {row['owner']:<10}  {actual:>10}  {goal:>10}  {row['status']}")
+    return [*out, note]
+
+
 def _lines(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for _ in fh)
@@ -194,7 +220,8 @@ def render(layers: dict[str, dict[str, int]]) -> str:
         out.extend(f"  {name:<{width}}  {n:>10,}" for name, n in counts.items())
         out.append("")
     out += ["campaigns (their latest run):", *render_campaigns(campaigns()), ""]
-    out += ["campaign effect (past sends):", *render_effects(effects()), "", *_where_next()]
+    out += ["campaign effect (past sends):", *render_effects(effects()), ""]
+    out += ["KPI goals:", *render_scorecard(), "", *_where_next()]
     return "\n".join(out)
 
 
@@ -212,6 +239,9 @@ def render_brief(layers: dict[str, dict[str, int]], log: Path) -> str:
         "",
         "campaign effect (past sends; planted effect: what the sample data hid in them):",
         *render_effects(effects()),
+        "",
+        "KPI goals (per owner; hourglass summary lists them):",
+        *render_scorecard(brief=True),
         "",
         *_where_next(log),
         "  per layer     hourglass summary",

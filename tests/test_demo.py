@@ -129,3 +129,15 @@ def test_console_shows_progress_and_summary_and_the_log_holds_the_rest(demo, dbt
         by_channel = {channel: int(n.replace(",", "")) for channel, n in re.findall(r"([a-z_]+) ([\d,]+)", row)}
         in_outbox = {channel: n for (channel, campaign), n in messages.items() if campaign == name}
         assert {c: n for c, n in by_channel.items() if c in OUTBOX_CHANNELS} == in_outbox, name
+
+
+def test_the_console_shows_each_owners_goals(demo, dbt_manifest):
+    """The scorecard per owner, as kpi_scorecard has it: each team's statuses and the KPIs that missed their goal."""
+    home, console = demo
+    shown = {line.split()[0]: line for line in section(console.splitlines(), "KPI goals")[:-1]}
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("select owner, kpi, status from kpi_scorecard").fetchall()
+    assert set(shown) == {owner for owner, _, _ in rows}
+    for owner, kpi, status in rows:
+        missed = shown[owner].partition("missed: ")[2].split(", ")
+        assert (kpi in missed) == (status == "missed")

@@ -7,7 +7,17 @@ import subprocess
 import duckdb
 import pytest
 
-SECTIONS = ["lifecycle", "customers", "channel", "satisfaction", "segments", "campaigns", "quality"]
+SECTIONS = [
+    "scorecard",
+    "lifecycle",
+    "customers",
+    "channel",
+    "satisfaction",
+    "social",
+    "segments",
+    "campaigns",
+    "quality",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +91,24 @@ def test_the_campaign_chart_shows_each_measured_campaign(pipeline, dom):
     ticks = re.findall(r'<g class="xtick">.*?<text[^>]*>([^<]+)</text>', section)
     assert sorted(ticks) == sorted(measured)
     assert len(re.findall(r'<g class="point">', section)) == len(measured)
+
+
+def test_the_scorecard_leads_the_report_and_each_goal_is_a_line_on_its_chart(pipeline, dom):
+    """The scorecard is the first section, with a row per KPI as the warehouse has it (goal and status); the goals of
+    the KPIs the charts plot are drawn on them as labelled dashed lines."""
+    from hourglass.report import GOAL_LINE
+
+    home, _ = pipeline
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("select kpi, target, status from kpi_scorecard").fetchall()
+    assert re.findall(r'<section id="(\w+)">', dom)[0] == "scorecard"
+    section = re.search(r'<section id="scorecard">(.*?)</section>', dom, re.S).group(1)
+    cells = [re.findall(r"<td>([^<]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)]
+    shown = {c[0]: (float(c[5].replace(",", "")), c[7]) for c in cells if c}
+    assert shown == {kpi: (pytest.approx(target, rel=1e-3), status) for kpi, target, status in rows}
+    text = re.sub(r"<[^>]+>", " ", dom)
+    for kpi, section_key in [("nps", "satisfaction"), ("email_open_rate", "channel"), ("new_customers", "lifecycle"),
+                             ("negative_mention_share", "social")]:  # fmt: skip
+        part = re.search(rf'<section id="{section_key}">(.*?)</section>', dom, re.S).group(1)
+        assert GOAL_LINE.format(kpi=kpi) in re.sub(r"<[^>]+>", "", part), kpi
+    assert text.count("goal: ") >= 8

@@ -88,14 +88,45 @@ def build(rng: np.random.Generator, p: People, cust_no: np.ndarray, cat: Catalog
     cols["handle"] = f.replace_at(cols["handle"], rows, [None] * len(rows))
     rows = plant.pick("unparseable_date", ~multiline)
     cols["posted_at"] = f.replace_at(cols["posted_at"], rows, plant.values(BAD_TIMESTAMPS, len(rows)))
+    record_person = np.where(persons >= 0, persons + 1, 0)
+    cols, record_person = _recent_complaints(rng, p, cust_no, clock, cols, record_person)
     return SourceResult(
         columns=cols,
         record_ids=cols["mention_id"],
-        record_person=np.where(persons >= 0, persons + 1, 0),
+        record_person=record_person,
         defects=plant.counts,
         variants={"multiline_text": int(multiline.sum())},
         free_text=("handle", "text"),
     )
+
+
+def _recent_complaints(
+    rng: np.random.Generator, p: People, cust_no: np.ndarray, clock: Clock, cols: dict, record_person: np.ndarray
+) -> tuple[dict, np.ndarray]:
+    """A few negative mentions by known customers in the week before as_of, after the others: the service follow-up
+    (models/audiences/service_follow_up.sql) has people to hand over on the demo."""
+    known = np.flatnonzero(p.has_crm & (cust_no >= 0))
+    k = min(len(known), max(3, int(round(0.002 * p.n))))
+    if k == 0:
+        return cols, record_person
+    persons = np.sort(rng.choice(known, k, replace=False))
+    at = np.sort(rng.integers(clock.end - 7, clock.end, k)) * f.DAY + Clock.times_of_day(rng, k)
+    n = len(cols["mention_id"])
+    which = rng.integers(0, len(TEMPLATES[2]), k)
+    text = f.concat(
+        f.pick([t[0] for t in TEMPLATES[2]], which), "de voorstelling", f.pick([t[1] for t in TEMPLATES[2]], which)
+    )
+    extra = {
+        "mention_id": f.padded_ids("M", np.arange(n + 1, n + k + 1), 7),
+        "platform": f.pick(PLATFORMS, rng.integers(0, len(PLATFORMS), k)),
+        "handle": f.concat("@", pc.take(_slugs(p.first_name), pa.array(persons)), "_klant"),
+        "text": text,
+        "sentiment": f.pick(SENTIMENTS, np.full(k, 2)),
+        "customer_id": customer_ids(cust_no[persons]),
+        "posted_at": f.timestamps(at),
+    }
+    joined = {name: pa.concat_arrays([cols[name], extra[name].cast(cols[name].type)]) for name in cols}
+    return joined, np.concatenate([record_person, persons + 1])
 
 
 def _slugs(names: pa.Array) -> pa.Array:
