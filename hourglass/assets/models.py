@@ -6,8 +6,9 @@ dbt asset definitions over one project:
   (`--partition-range A...B`);
 - everything else up to the audiences, in three parts around the Python steps outside dbt (assets/steps.py):
   `models_before_steps`, then the identity step, `identified_models`, then the CLV step, `dbt_models`;
-- `effect_models` (tag `effect`): they read the activation receipts and so run after the sends. One
-  definition could not do both: a run cannot come back to the same step after activation.
+- `effect_models` (tag `effect`): what reads the activation receipts (campaign effects, the KPI scorecard
+  and its goals seed) and so runs after the sends. One definition could not do both: a run cannot come back
+  to the same step after activation.
 """
 
 import json
