@@ -22,9 +22,10 @@ demo: $(BIN)/.installed $(if $(filter spark,$(HOURGLASS_ENGINE)),java)
 	$(BIN)/hourglass demo --customers $(CUSTOMERS) --seed $(SEED)
 
 # Test files run side by side, one per CPU (pytest-xdist); a file's tests stay in one process, so its
-# module-scoped fixtures are built once. PYTEST_WORKERS=0 runs them all in this process.
+# module-scoped fixtures are built once; the longest files start first (tests/conftest.py). PYTEST_WORKERS=0
+# runs them all in this process.
 PYTEST_WORKERS ?= auto
-XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 ## test: lint, then the whole test suite but the soak runs (the report test needs Debian's chromium, the
 ## overlapping-runs test Debian's PostgreSQL, the Spark test Java: all installed when missing)

@@ -258,10 +258,28 @@ def pipeline_logs(pipeline) -> dict[str, list]:
 SLOW_FIXTURES = {"dbt_manifest", "pipeline"}
 
 
+# The files that take longest, longest first: pytest-xdist hands out whole files in collection order (`make test`
+# passes --no-loadscope-reorder), so these start first and the run does not end waiting on one of them.
+LONGEST_FIRST = [
+    "test_privacy",
+    "test_spark",
+    "test_incremental",
+    "test_analyst",
+    "test_pipeline",
+    "test_overlapping_runs",
+    "test_dagster_instance",
+    "test_activation",
+    "test_demo",
+    "test_ui",
+]
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if SLOW_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest keep their order
 
 
 # Hypothesis: a quick pass in `make test`, a long one in `make soak` (HYPOTHESIS_PROFILE=soak).
