@@ -1,6 +1,7 @@
 {{ config(tags=['effect']) }}
 -- Every KPI a goal can name, one row per KPI and month: the figure as the KPI models count it. A KPI is added
--- by adding a line to the list below (and a CTE when its figure needs one) and a goal in seeds/kpi_goals.csv.
+-- by adding a line to the list in macros/kpis.sql (and a CTE here when its figure needs one) and a goal in
+-- seeds/kpi_goals.csv.
 -- Built after activation (tag effect): the campaign KPI reads the receipts.
 with lifecycle as (
     select * from {{ ref('kpi_lifecycle_monthly') }}
@@ -50,23 +51,8 @@ journeys as (
     group by {{ month_of('send_window') }}
 )
 
-{#- Each KPI: its name, the CTE above it comes from, that CTE's month column and its value column. -#}
-{% set kpis = [
-    ('new_customers', 'lifecycle', 'order_month', 'new_customers'),
-    ('repeat_customers', 'lifecycle', 'order_month', 'repeat_customers'),
-    ('won_back_customers', 'lifecycle', 'order_month', 'won_back_customers'),
-    ('revenue', 'lifecycle', 'order_month', 'revenue'),
-    ('average_order_value', 'lifecycle', 'order_month', 'average_order_value'),
-    ('email_open_rate', 'email', 'event_month', 'open_rate'),
-    ('email_click_rate', 'email', 'event_month', 'click_rate'),
-    ('web_sessions', 'web', 'visit_month', 'sessions'),
-    ('workshop_signups_completed', 'web', 'visit_month', 'workshop_signups_completed'),
-    ('nps', 'satisfaction', 'month', 'nps'),
-    ('complaint_rate', 'satisfaction', 'month', 'complaint_rate'),
-    ('social_mentions', 'social', 'mention_month', 'mentions'),
-    ('negative_mention_share', 'social', 'mention_month', 'negative_share'),
-    ('campaign_reach_share', 'journeys', 'send_month', 'reach_share'),
-] %}
+{#- Each KPI (macros/kpis.sql): its name, the CTE above it comes from, that CTE's month and value columns. -#}
+{% set kpis = kpi_definitions() %}
 
 {% for kpi, relation, month, value in kpis %}
     select
