@@ -179,21 +179,19 @@ class Ledger:
 
     def plan(self, messages: Iterable[tuple[str, str, str, str, str]]) -> None:
         """Record (key, campaign, customer_key, channel, send_window) as planned; known keys keep their state."""
-        now = time.time()
-        self._write(
-            "insert or ignore into messages (key, campaign, customer_key, channel, send_window, status, updated_at)"
-            " values (?, ?, ?, ?, ?, 'planned', ?)",
-            ((*m, now) for m in messages),
-        )
+        self._record_new(messages, "planned")
 
     def hold_out(self, messages: Iterable[tuple[str, str, str, str, str]]) -> None:
         """Record (key, campaign, customer_key, channel, send_window) of a message a holdout stands in for: never
         sent, counted as touched by cooldown and the frequency cap; a known key keeps its state."""
+        self._record_new(messages, "held_out")
+
+    def _record_new(self, messages: Iterable[tuple[str, str, str, str, str]], status: str) -> None:
         now = time.time()
         self._write(
             "insert or ignore into messages (key, campaign, customer_key, channel, send_window, status, updated_at)"
-            " values (?, ?, ?, ?, ?, 'held_out', ?)",
-            ((*m, now) for m in messages),
+            " values (?, ?, ?, ?, ?, ?, ?)",
+            ((*m, status, now) for m in messages),
         )
 
     def states(self, keys: Iterable[str]) -> dict[str, tuple[str, int, float]]:
